@@ -1,0 +1,212 @@
+"""LightningDataModule: prepared uint8 images and cached caption embeddings to GAN-CLS training batches."""
+
+from __future__ import annotations
+
+import logging
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from t2i.data.prepare import DatasetSpec, PreparedDataset, load_prepared, prepare_embeddings, prepare_images
+from t2i.errors import DatasetError
+from t2i.images import from_uint8
+from t2i.text.encoder import DEFAULT_ENCODER, embedding_dim_for
+
+logger = logging.getLogger(__name__)
+
+# Rejection sampling of a mismatched image gives up after this many rounds; with two or more classes
+# each round succeeds with probability at least 1/2, so this is only reached when every image shares one class.
+MAX_MISMATCH_ROUNDS = 32
+
+
+class CaptionedImages(Dataset):
+    """Batches of uint8 images with averaged matching and mismatched caption embeddings.
+
+    Every random choice draws from one seeded `torch.Generator`. The loader asks for whole batches
+    through `__getitems__`, so the sampling below is vectorised over the batch.
+    """
+
+    def __init__(self, data: PreparedDataset, captions_per_embedding: int = 4, seed: int = 0):
+        self.data = data
+        self.captions_per_embedding = captions_per_embedding
+        self.generator = torch.Generator().manual_seed(seed)
+        self.has_classes = bool((data.labels >= 0).all()) and len(torch.unique(data.labels)) > 1
+
+    def __len__(self) -> int:
+        return len(self.data.images)
+
+    def average_embeddings(self, indices: torch.Tensor) -> torch.Tensor:
+        """Average `captions_per_embedding` distinct random captions of each image (Reed et al.'s released code uses 4)."""
+        counts = self.data.caption_counts[indices]
+        slots = self.data.embeddings.shape[1]
+        scores = torch.rand(len(indices), slots, generator=self.generator)
+        scores[torch.arange(slots)[None, :] >= counts[:, None]] = float("inf")
+        chosen = scores.argsort(dim=1)[:, : self.captions_per_embedding]
+        taken = torch.minimum(counts, torch.tensor(self.captions_per_embedding))
+        valid = torch.arange(chosen.shape[1])[None, :] < taken[:, None]
+        embeddings = self.data.embeddings[indices[:, None], chosen]
+        return (embeddings * valid[:, :, None]).sum(dim=1) / taken[:, None]
+
+    def mismatched_indices(self, indices: torch.Tensor) -> torch.Tensor:
+        """Draw for each image another image of a different class, or any other image when classes are unknown."""
+        labels = self.data.labels
+        others = torch.randint(len(self), (len(indices),), generator=self.generator)
+        for _ in range(MAX_MISMATCH_ROUNDS):
+            clash = labels[others] == labels[indices] if self.has_classes else others == indices
+            if not clash.any():
+                break
+            others[clash] = torch.randint(len(self), (int(clash.sum()),), generator=self.generator)
+        return others
+
+    def __getitems__(self, indices: list[int]) -> dict[str, torch.Tensor]:
+        index = torch.as_tensor(indices)
+        return {
+            "image": self.data.images[index],
+            "embedding": self.average_embeddings(index),
+            "mismatched_embedding": self.average_embeddings(self.mismatched_indices(index)),
+            "label": self.data.labels[index],
+        }
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        return {key: value[0] for key, value in self.__getitems__([index]).items()}
+
+
+def _keep_batch(batch):
+    return batch
+
+
+class TextImageDataModule(L.LightningDataModule):
+    """Prepare a dataset on first use and serve GAN-CLS batches, cropped and flipped on the batch's device.
+
+    Args:
+        dataset: Dataset name: "toy-flowers" (procedural, no download) or "oxford102".
+        root: Dataset folder; not needed for toy-flowers.
+        image_size: Training image side in pixels (32 or 64).
+        load_size: Side images are stored at before the random crop; default image_size * 76 / 64 as in Reed et al.
+        batch_size: Images per batch.
+        num_images: Number of toy flowers to draw (toy-flowers only).
+        seed: Seed of the toy flowers and of every sampling choice (caption averaging, mismatches, crops, flips, order).
+        encoder: Hugging Face text encoder id or local folder.
+        encoder_revision: Hub revision of the encoder; None for the default branch or a local folder.
+        pooling: Text pooling: "auto" (as the model prescribes), "mean", "mean_normalized", "cls" or "clip".
+        captions_per_embedding: Caption embeddings averaged per image and step (4 in Reed et al.'s released code).
+        cache_dir: Folder for the prepared image caches and the caption-embedding cache.
+        num_workers: DataLoader worker processes; 0 is fastest here because batches come from memory.
+    """
+
+    def __init__(
+        self,
+        dataset: str = "toy-flowers",
+        root: str | None = None,
+        image_size: int = 64,
+        load_size: int | None = None,
+        batch_size: int = 64,
+        num_images: int = 4000,
+        seed: int = 0,
+        encoder: str = DEFAULT_ENCODER,
+        encoder_revision: str | None = None,
+        pooling: str = "auto",
+        captions_per_embedding: int = 4,
+        cache_dir: str = "data/cache",
+        num_workers: int = 0,
+    ):
+        super().__init__()
+        if batch_size < 2:
+            raise ValueError(f"batch_size must be at least 2 (GAN-INT pairs captions within a batch), got {batch_size}")
+        if image_size not in (32, 64):
+            raise ValueError(f"image_size must be 32 or 64, got {image_size}")
+        load_size = load_size if load_size is not None else round(image_size * 76 / 64)
+        if load_size < image_size:
+            raise ValueError(f"load_size ({load_size}) must be at least image_size ({image_size})")
+        if captions_per_embedding < 1:
+            raise ValueError(f"captions_per_embedding must be at least 1, got {captions_per_embedding}")
+        self.save_hyperparameters()
+        self.spec = DatasetSpec(name=dataset, root=root, load_size=load_size, num_images=num_images, seed=seed)
+        self.spec.validate()
+        self.dataset_name = dataset
+        self.image_size = image_size
+        self.batch_size = batch_size
+        self.crop_generator = torch.Generator().manual_seed(seed + 1)
+        self.data: PreparedDataset | None = None
+        self.embedding_dim = embedding_dim_for(encoder, encoder_revision, pooling)
+        self.encoder_identity = {"name": encoder, "revision": encoder_revision, "pooling": pooling}
+
+    def prepare_data(self) -> None:
+        hp = self.hparams
+        folder = prepare_images(self.spec, hp.cache_dir)
+        prepare_embeddings(folder, hp.cache_dir, hp.encoder, hp.encoder_revision, hp.pooling)
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.data is not None:
+            return
+        hp = self.hparams
+        from t2i.text.encoder import encoder_cache_key
+
+        folder = prepare_images(self.spec, hp.cache_dir)
+        embeddings = prepare_embeddings(folder, hp.cache_dir, hp.encoder, hp.encoder_revision, hp.pooling)
+        self.data = load_prepared(folder, embeddings)
+        if len(self.data.images) < self.batch_size:
+            raise DatasetError(
+                f"the dataset has {len(self.data.images)} images, fewer than batch_size {self.batch_size};"
+                " lower --data.batch_size"
+            )
+        self.encoder_identity["cache_key"] = encoder_cache_key(hp.encoder, hp.encoder_revision, hp.pooling)
+        logger.info(
+            "Loaded %d images and %d caption embeddings of %s",
+            len(self.data.images), int(self.data.caption_counts.sum()), self.dataset_name,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        dataset = CaptionedImages(self.data, self.hparams.captions_per_embedding, self.hparams.seed)
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size,
+            shuffle=True,
+            drop_last=True,
+            collate_fn=_keep_batch,
+            generator=torch.Generator().manual_seed(self.hparams.seed + 2),
+            num_workers=self.hparams.num_workers,
+            persistent_workers=self.hparams.num_workers > 0,
+        )
+
+    def on_after_batch_transfer(self, batch: dict[str, torch.Tensor], dataloader_idx: int) -> dict[str, torch.Tensor]:
+        """Crop every image at its own random offset and flip half of them, on the whole batch at once."""
+        images = batch["image"]
+        batch_size, _, load_size, _ = images.shape
+        size = self.image_size
+        offsets = torch.randint(load_size - size + 1, (2, batch_size), generator=self.crop_generator)
+        flips = torch.rand(batch_size, generator=self.crop_generator) < 0.5
+        steps = torch.arange(size)
+        rows = (offsets[0][:, None] + steps).to(images.device)
+        columns = offsets[1][:, None] + torch.where(flips[:, None], steps.flip(0), steps)
+        columns = columns.to(images.device)
+        samples = torch.arange(batch_size, device=images.device)[:, None, None]
+        cropped = images.permute(0, 2, 3, 1)[samples, rows[:, :, None], columns[:, None, :]]
+        batch["image"] = from_uint8(cropped.permute(0, 3, 1, 2).contiguous())
+        return batch
+
+    def sample_captions(self, count: int = 6) -> list[str]:
+        """Return fixed captions for sample grids: the first caption of images from distinct classes."""
+        if self.dataset_name == "toy-flowers":
+            from t2i.data.toy_flowers import SAMPLE_CAPTIONS
+
+            return list(SAMPLE_CAPTIONS[:count])
+        captions, seen = [], set()
+        for image_captions, label in zip(self.data.captions, self.data.labels.tolist()):
+            if label not in seen and image_captions:
+                seen.add(label)
+                captions.append(image_captions[0])
+            if len(captions) == count:
+                break
+        return captions
+
+    def encode_captions(self, captions: list[str]) -> torch.Tensor:
+        """Encode captions through the on-disk embedding cache (the encoder loads only for unseen captions)."""
+        from pathlib import Path
+
+        from t2i.text.cache import EmbeddingCache
+
+        hp = self.hparams
+        cache = EmbeddingCache(Path(hp.cache_dir) / "text-embeddings", hp.encoder, hp.encoder_revision, hp.pooling)
+        return cache.encode(captions)

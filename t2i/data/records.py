@@ -1,0 +1,32 @@
+"""The record every dataset reader returns: one image with its captions and class."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from PIL import Image
+
+
+@dataclass
+class ImageRecord:
+    """One training image, given either as a file path or as an in-memory PIL image.
+
+    `label` is the class id (0-based) or -1 when the dataset has no classes. `key` is a stable,
+    unique id inside the dataset (the image file's stem for file-based datasets).
+    """
+
+    key: str
+    captions: list[str]
+    label: int = -1
+    path: Path | None = None
+    image: Image.Image | None = field(default=None, repr=False)
+
+    def load_image(self) -> Image.Image:
+        """Return the image as RGB, decoding the file when the record holds a path."""
+        if self.image is not None:
+            return self.image.convert("RGB")
+        if self.path is None:
+            raise ValueError(f"record {self.key!r} has neither an image nor a path")
+        with Image.open(self.path) as image:
+            return image.convert("RGB")

@@ -1,0 +1,13 @@
+"""Exceptions that t2i raises for problems a user can fix."""
+
+
+class T2IError(Exception):
+    """Base class for errors caused by inputs or settings, with a message that says how to fix them."""
+
+
+class DatasetError(T2IError, ValueError):
+    """A dataset root, file or record that is missing or malformed."""
+
+
+class ModelNotFoundError(T2IError, FileNotFoundError):
+    """A trained model, checkpoint or text encoder that cannot be found."""

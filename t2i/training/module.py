@@ -1,0 +1,146 @@
+"""The GAN-INT-CLS LightningModule: generator and discriminator steps with manual optimisation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+import torch
+
+from t2i.models.discriminator import Discriminator
+from t2i.models.generator import Generator
+from t2i.training.losses import gan_cls_loss, generator_loss, interpolate_embeddings
+
+CHECKPOINT_FORMAT = 1
+
+
+class TextToImageGAN(L.LightningModule):
+    """Train G and D with the matching-aware loss (GAN-CLS) and embedding interpolation (GAN-INT).
+
+    Args:
+        embedding_dim: Size of the text embeddings; `t2i fit` sets it from the data's text encoder.
+        image_size: Output side in pixels (32 or 64); `t2i fit` sets it from `--data.image_size`.
+        noise_dim: Size of the noise vector z.
+        projection_dim: Size the text embedding is projected to in G and D.
+        ngf: Generator base width (128 in Reed et al.'s released code).
+        ndf: Discriminator base width (64 in Reed et al.'s released code).
+        lr: Adam learning rate for both players.
+        beta1: Adam's first-moment decay.
+        beta2: Adam's second-moment decay.
+        mismatch_weight: Weight of the (real image, mismatched text) term of the discriminator loss.
+        fake_weight: Weight of the (generated image, matching text) term of the discriminator loss.
+        interpolation_weight: Weight of the GAN-INT generator term; 0 turns GAN-INT off.
+        interpolation_beta: Interpolation coefficient beta of GAN-INT.
+        lr_decay_every: Multiply both learning rates by `lr_decay_factor` every this many epochs.
+        lr_decay_factor: Learning-rate factor applied every `lr_decay_every` epochs.
+    """
+
+    def __init__(
+        self,
+        embedding_dim: int = 384,
+        image_size: int = 64,
+        noise_dim: int = 100,
+        projection_dim: int = 128,
+        ngf: int = 128,
+        ndf: int = 64,
+        lr: float = 2e-4,
+        beta1: float = 0.5,
+        beta2: float = 0.999,
+        mismatch_weight: float = 0.5,
+        fake_weight: float = 0.5,
+        interpolation_weight: float = 1.0,
+        interpolation_beta: float = 0.5,
+        lr_decay_every: int = 100,
+        lr_decay_factor: float = 0.5,
+    ):
+        super().__init__()
+        if lr <= 0:
+            raise ValueError(f"lr must be positive, got {lr}")
+        if lr_decay_every < 1:
+            raise ValueError(f"lr_decay_every must be at least 1 epoch, got {lr_decay_every}")
+        self.save_hyperparameters()
+        self.automatic_optimization = False
+        self.generator = Generator(embedding_dim, noise_dim, projection_dim, ngf, image_size)
+        self.discriminator = Discriminator(embedding_dim, projection_dim, ndf, image_size)
+        # Batches trained so far; Lightning's global_step counts both optimisers' steps, two per batch.
+        self.batches_trained = 0
+
+    def generator_config(self) -> dict[str, int]:
+        """Return the arguments that rebuild the generator, as stored in checkpoints and exports."""
+        keys = ("embedding_dim", "noise_dim", "projection_dim", "ngf", "image_size")
+        return {key: int(self.hparams[key]) for key in keys}
+
+    def configure_optimizers(self):
+        betas = (self.hparams.beta1, self.hparams.beta2)
+        optimizers = [
+            torch.optim.Adam(self.discriminator.parameters(), lr=self.hparams.lr, betas=betas),
+            torch.optim.Adam(self.generator.parameters(), lr=self.hparams.lr, betas=betas),
+        ]
+        schedulers = [
+            torch.optim.lr_scheduler.StepLR(optimizer, self.hparams.lr_decay_every, self.hparams.lr_decay_factor)
+            for optimizer in optimizers
+        ]
+        return optimizers, schedulers
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        images = batch["image"]
+        text_embedding = batch["embedding"]
+        mismatched_embedding = batch["mismatched_embedding"]
+        batch_size = images.shape[0]
+        d_optimizer, g_optimizer = self.optimizers()
+        hp = self.hparams
+
+        # Discriminator step: three pairs, each through D as its own batch as in the released code.
+        z = torch.randn(batch_size, hp.noise_dim, device=self.device, dtype=images.dtype)
+        fake_images = self.generator(z, text_embedding)
+        with self.toggled_optimizer(d_optimizer):
+            d_loss, d_terms = gan_cls_loss(
+                self.discriminator(images, text_embedding),
+                self.discriminator(images, mismatched_embedding),
+                self.discriminator(fake_images.detach(), text_embedding),
+                hp.mismatch_weight,
+                hp.fake_weight,
+            )
+            d_optimizer.zero_grad(set_to_none=True)
+            self.manual_backward(d_loss)
+            d_optimizer.step()
+
+        # Generator step: fool D on matching text and, for GAN-INT, on interpolated text with fresh noise.
+        with self.toggled_optimizer(g_optimizer):
+            interpolated_logits = None
+            if hp.interpolation_weight > 0:
+                interpolated_embedding = interpolate_embeddings(text_embedding, hp.interpolation_beta)
+                z_interpolated = torch.randn_like(z)
+                interpolated_logits = self.discriminator(
+                    self.generator(z_interpolated, interpolated_embedding), interpolated_embedding
+                )
+            g_loss, g_terms = generator_loss(
+                self.discriminator(fake_images, text_embedding), interpolated_logits, hp.interpolation_weight
+            )
+            g_optimizer.zero_grad(set_to_none=True)
+            self.manual_backward(g_loss)
+            g_optimizer.step()
+
+        self.batches_trained += 1
+        self.log_dict({"d_loss": d_loss.detach(), "g_loss": g_loss.detach()}, prog_bar=True, batch_size=batch_size)
+        self.log_dict(
+            {f"loss/{name}": value.detach() for name, value in {**d_terms, **g_terms}.items()},
+            batch_size=batch_size,
+        )
+
+    def on_train_epoch_end(self) -> None:
+        for scheduler in self.lr_schedulers():
+            scheduler.step()
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        datamodule = getattr(self.trainer, "datamodule", None)
+        checkpoint["t2i"] = {
+            "format": CHECKPOINT_FORMAT,
+            "generator": self.generator_config(),
+            "text_encoder": getattr(datamodule, "encoder_identity", None),
+            "dataset": getattr(datamodule, "dataset_name", None),
+            "batches_trained": self.batches_trained,
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.batches_trained = checkpoint.get("t2i", {}).get("batches_trained", 0)
