@@ -14,6 +14,7 @@ import argparse
 import json
 import logging
 import sys
+import warnings
 from pathlib import Path
 
 from t2i.errors import T2IError
@@ -24,7 +25,16 @@ COMMANDS = ("fit", "generate", "evaluate")
 
 
 def _configure_logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    # Lightning warns on every manual-optimisation run that checkpoints hold the weights after the
+    # optimiser step, which is what t2i wants; the pytree warning comes from Lightning's own code.
+    warnings.filterwarnings("ignore", message="Using ModelCheckpoint with manual optimization")
+    warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\)")
+    # t2i's own handler: Lightning already prints its messages through its own, so the root logger gets none.
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S"))
+        logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
 
 
 def run_fit(args: list[str]) -> None:

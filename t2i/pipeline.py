@@ -68,10 +68,8 @@ class Text2ImagePipeline:
         return cls(generator, meta["text_encoder"], info).to(device)
 
     def to(self, device: str | torch.device) -> "Text2ImagePipeline":
-        """Move the generator (and the text encoder, once loaded) to `device`."""
+        """Move the generator to `device`; the text encoder stays on the CPU and its embeddings are moved."""
         self.generator.to(device)
-        if self._encoder is not None:
-            self._encoder.to(device)
         return self
 
     @property

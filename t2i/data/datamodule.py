@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import lightning as L
 import torch
@@ -11,7 +12,7 @@ from torch.utils.data import DataLoader, Dataset
 from t2i.data.prepare import DatasetSpec, PreparedDataset, load_prepared, prepare_embeddings, prepare_images
 from t2i.errors import DatasetError
 from t2i.images import from_uint8
-from t2i.text.encoder import DEFAULT_ENCODER, embedding_dim_for
+from t2i.text.encoder import DEFAULT_ENCODER, embedding_dim_for, encoder_cache_key
 
 logger = logging.getLogger(__name__)
 
@@ -141,8 +142,6 @@ class TextImageDataModule(L.LightningDataModule):
         if self.data is not None:
             return
         hp = self.hparams
-        from t2i.text.encoder import encoder_cache_key
-
         folder = prepare_images(self.spec, hp.cache_dir)
         embeddings = prepare_embeddings(folder, hp.cache_dir, hp.encoder, hp.encoder_revision, hp.pooling)
         self.data = load_prepared(folder, embeddings)
@@ -203,8 +202,6 @@ class TextImageDataModule(L.LightningDataModule):
 
     def encode_captions(self, captions: list[str]) -> torch.Tensor:
         """Encode captions through the on-disk embedding cache (the encoder loads only for unseen captions)."""
-        from pathlib import Path
-
         from t2i.text.cache import EmbeddingCache
 
         hp = self.hparams

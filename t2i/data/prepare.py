@@ -49,7 +49,9 @@ class DatasetSpec:
         """Return the cache folder name: readable, with a hash of every setting that changes the images."""
         settings = {"version": CACHE_VERSION, "name": self.name, "load_size": self.load_size}
         if self.name == "toy-flowers":
-            settings.update(num_images=self.num_images, seed=self.seed)
+            from t2i.data.toy_flowers import fingerprint
+
+            settings.update(num_images=self.num_images, seed=self.seed, drawing=fingerprint())
         else:
             settings["root"] = str(Path(self.root).resolve())
         digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]

@@ -18,8 +18,8 @@ PETAL_COLOURS = {
     "orange": (245, 135, 25),
     "yellow": (245, 215, 40),
     "pink": (245, 135, 190),
-    "purple": (135, 60, 185),
-    "blue": (45, 95, 225),
+    "purple": (165, 45, 190),
+    "blue": (35, 85, 230),
     "white": (245, 245, 240),
 }
 CENTRE_COLOURS = {
@@ -44,6 +44,8 @@ CENTRE_FRACTION = (0.40, 0.46)
 POSITION_JITTER = 0.05
 COLOUR_JITTER = 12
 SUPERSAMPLE = 4
+# Bump when draw_flower changes in a way the constants above do not show, so that old caches are not reused.
+DRAWING_VERSION = 1
 
 TRAIN_TEMPLATES = (
     "this flower has {n} {p} petals and a {c} center",
@@ -62,6 +64,22 @@ TRAIN_TEMPLATES = (
     "the flower shown has {n} {p} petals with a round {c} center",
     "petals are {p} and {s}, and the center is {c}",
     "this is a {p} flower with {n} petals and a {c} center",
+    "{p} petals with a {c} centre",
+    "the flower is {p} with a {c} middle",
+    "a {s} {p} flower whose center is {c}",
+    "this plant has a {c} center and {n} {s} petals colored {p}",
+    "the bloom has {p} petals and its middle is {c}",
+    "a flower with a {c} middle and {p} petals",
+    "{p} flower, {c} center, {n} petals",
+    "there are {n} {p} petals around the {c} center of this flower",
+    "this flower's petals are {p} and its center is {c}",
+    "its petals are {p} and the disc in the middle is {c}",
+    "a flower that has {s} {p} petals and a {c} stigma",
+    "the {p} petals of this flower surround a {c} center",
+    "this blossom is {p} with a {c} center",
+    "a {c}-centered flower with {p} petals",
+    "this flower has {c} in the center and {p} petals",
+    "{n} {s} petals, all {p}, around a {c} center",
 )
 
 # Held out from training: used to check that a model follows captions it has never seen phrased this way.
@@ -181,6 +199,17 @@ def draw_flower(attributes: FlowerAttributes, size: int, rng: random.Random) -> 
         fill=centre_colour,
     )
     return image.resize((size, size), Image.Resampling.LANCZOS)
+
+
+def fingerprint() -> str:
+    """Return a short hash of everything that shapes the drawn images and captions, for cache keys."""
+    import hashlib
+
+    settings = (
+        PETAL_COLOURS, CENTRE_COLOURS, BACKGROUND_COLOURS, PETAL_COUNTS, PETAL_SHAPES, FLOWER_RADIUS,
+        CENTRE_FRACTION, POSITION_JITTER, COLOUR_JITTER, SUPERSAMPLE, TRAIN_TEMPLATES, DRAWING_VERSION,
+    )
+    return hashlib.sha256(repr(settings).encode()).hexdigest()[:12]
 
 
 class ToyFlowers:

@@ -48,3 +48,10 @@ class RunLogger(WandbLogger):
             run_dir = Path(experiment.dir).parent
             logger.info("No W&B credentials found, so W&B logs offline to %s; upload it later with: wandb sync %s", run_dir, run_dir)
         return experiment
+
+    def finalize(self, status: str) -> None:
+        super().finalize(status)
+        # Close the run so that a later fit in the same process starts its own run instead of reusing this one.
+        if self._experiment is not None and hasattr(self._experiment, "finish"):
+            self._experiment.finish(exit_code=0 if status == "success" else 1)
+            self._experiment = None

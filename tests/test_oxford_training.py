@@ -1,0 +1,31 @@
+"""`t2i fit` on the real Oxford-102 images, with captions written from class names."""
+
+import os
+
+import numpy as np
+import torch
+from PIL import Image
+
+from t2i.cli import main
+from tests.conftest import CONFIGS
+
+
+def test_fit_on_real_oxford_images(tmp_path, cache_dir, real_oxford):
+    previous = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        code = main(
+            ["fit", "--config", str(CONFIGS / "oxford102.yaml"), "--data.root", str(real_oxford),
+             "--data.cache_dir", str(cache_dir), "--model.ngf", "8", "--model.ndf", "8",
+             "--data.batch_size", "32", "--trainer.max_epochs", "1", "--trainer.enable_progress_bar", "false"]
+        )
+    finally:
+        os.chdir(previous)
+    assert code == 0
+    folder = tmp_path / "runs" / "oxford102"
+    checkpoint = torch.load(folder / "checkpoints" / "last.ckpt", weights_only=True)
+    # 191 images in batches of 32 with the last partial batch dropped: 5 batches in the epoch.
+    assert checkpoint["t2i"]["batches_trained"] == 5
+    assert checkpoint["t2i"]["dataset"] == "oxford102"
+    grid = np.asarray(Image.open(sorted((folder / "samples").glob("*.png"))[-1]))
+    assert grid.shape == (6 * 66 + 2, 8 * 66 + 2, 3)
