@@ -21,7 +21,7 @@ CHECKPOINT="$RUN/checkpoints/last.ckpt"
     "this flower has five pink petals and a yellow center" \
     "a flower with blue petals and a black center" \
     "the petals are white and the middle is green" \
-    "an orange flower with a white center" \
+    "a red flower with a white center" \
     --model "$CHECKPOINT" --num-images 8 --seed 0 --out "$RUN/generated"
 .venv/bin/t2i evaluate --model "$CHECKPOINT" --num-samples 200 --seed 0 --out "$RUN/evaluation.json"
 

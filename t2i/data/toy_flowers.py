@@ -12,10 +12,10 @@ from PIL import Image, ImageDraw, ImageFilter
 from t2i.data.records import ImageRecord
 
 # Colours are chosen far apart in RGB so that the attribute checker can read them back from
-# a 32-pixel image, and the backgrounds are kept away from every petal colour.
+# a 32-pixel image, and the backgrounds are kept away from every petal colour. Orange petals were
+# dropped because models trained for minutes drew them half red, half yellow.
 PETAL_COLOURS = {
     "red": (215, 35, 45),
-    "orange": (245, 135, 25),
     "yellow": (245, 215, 40),
     "pink": (245, 135, 190),
     "purple": (165, 45, 190),
@@ -266,5 +266,5 @@ SAMPLE_CAPTIONS = (
     "the petals of this flower are yellow and the center is green",
     "this flower has eight purple petals and a yellow center",
     "a white flower with a black center",
-    "this orange flower has six petals around a green disc",
+    "this pink flower has six petals around a green disc",
 )
