@@ -56,7 +56,9 @@ class Text2ImagePipeline:
         try:
             checkpoint = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as error:  # torch raises several types for truncated or foreign files
-            raise ModelNotFoundError(f"cannot read checkpoint {path}: {error}") from error
+            raise ModelNotFoundError(
+                f"failed to read checkpoint {path} ({error}); the file may be truncated or not a PyTorch checkpoint"
+            ) from error
         meta = checkpoint.get("t2i") if isinstance(checkpoint, dict) else None
         if not meta or not meta.get("text_encoder"):
             raise ModelNotFoundError(f"{path} is not a t2i training checkpoint (it has no 't2i' entry); {HOW_TO_TRAIN}")

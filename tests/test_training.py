@@ -46,6 +46,13 @@ def test_wandb_grid_is_not_black(trained):
     assert pixels.mean() > 30
 
 
+def test_wandb_table_of_captions_logged(trained):
+    folder, _ = trained
+    tables = list((folder / "wandb").glob("offline-run-*/files/media/table/**/*.table.json"))
+    assert tables
+    assert "this flower has five pink petals and a yellow center" in tables[-1].read_text()
+
+
 def test_wandb_sync_hint_logged_once(trained):
     _, messages = trained
     assert sum("wandb sync" in message for message in messages) == 1

@@ -95,7 +95,7 @@ EVAL_TEMPLATES = (
 
 @dataclass(frozen=True)
 class FlowerAttributes:
-    """What a caption can name about one toy flower, plus its background."""
+    """Attributes of one toy flower: those its captions name, plus the background."""
 
     petal_colour: str
     centre_colour: str
