@@ -29,3 +29,15 @@ def test_fit_on_real_oxford_images(tmp_path, cache_dir, real_oxford):
     assert checkpoint["t2i"]["dataset"] == "oxford102"
     grid = np.asarray(Image.open(sorted((folder / "samples").glob("*.png"))[-1]))
     assert grid.shape == (6 * 66 + 2, 8 * 66 + 2, 3)
+
+
+def test_official_split_keeps_train_and_val(real_oxford):
+    from t2i.data.oxford102 import load_oxford102_splits
+    from t2i.data.prepare import DatasetSpec, load_records
+
+    records, _ = load_records(DatasetSpec(name="oxford102", root=str(real_oxford), split="official"))
+    splits = load_oxford102_splits(real_oxford)
+    numbers = {int(record.key.split("_")[-1]) for record in records}
+    assert numbers
+    assert numbers <= splits["train"] | splits["val"]
+    assert not numbers & splits["test"]

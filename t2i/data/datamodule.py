@@ -81,8 +81,12 @@ class TextImageDataModule(L.LightningDataModule):
     """Prepare a dataset on first use and serve GAN-CLS batches, cropped and flipped on the batch's device.
 
     Args:
-        dataset: Dataset name: "toy-flowers" (procedural, no download) or "oxford102".
+        dataset: Dataset name: "toy-flowers" (procedural, no download), "oxford102" or "cub".
         root: Dataset folder; not needed for toy-flowers.
+        split: Which images to train on: "all"; "official" (Oxford-102 train and validation sets from
+            setid.mat, CUB train_test_split.txt); "zero-shot" (CUB only: the 150 training classes).
+        crop: CUB only: cut each image to the square of 1.5 times its bounding box, as StackGAN does.
+        captions_dir: Folder with Reed et al.'s text_c10 class folders, when it is not inside root.
         image_size: Training image side in pixels (32 or 64).
         load_size: Side images are stored at before the random crop; default image_size * 76 / 64 as in Reed et al.
         batch_size: Images per batch.
@@ -100,6 +104,9 @@ class TextImageDataModule(L.LightningDataModule):
         self,
         dataset: str = "toy-flowers",
         root: str | None = None,
+        split: str = "all",
+        crop: bool = True,
+        captions_dir: str | None = None,
         image_size: int = 64,
         load_size: int | None = None,
         batch_size: int = 64,
@@ -123,7 +130,10 @@ class TextImageDataModule(L.LightningDataModule):
         if captions_per_embedding < 1:
             raise ValueError(f"captions_per_embedding must be at least 1, got {captions_per_embedding}")
         self.save_hyperparameters()
-        self.spec = DatasetSpec(name=dataset, root=root, load_size=load_size, num_images=num_images, seed=seed)
+        self.spec = DatasetSpec(
+            name=dataset, root=root, load_size=load_size, num_images=num_images, seed=seed, split=split, crop=crop,
+            captions_dir=captions_dir,
+        )
         self.spec.validate()
         self.dataset_name = dataset
         self.image_size = image_size

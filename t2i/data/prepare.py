@@ -22,7 +22,8 @@ from t2i.errors import DatasetError
 
 logger = logging.getLogger(__name__)
 
-DATASETS = ("toy-flowers", "oxford102")
+DATASETS = ("toy-flowers", "oxford102", "cub")
+SPLITS = {"toy-flowers": ("all",), "oxford102": ("all", "official"), "cub": ("all", "official", "zero-shot")}
 # Bump when the prepared layout or the image processing changes, so that old caches are not reused.
 CACHE_VERSION = 1
 
@@ -36,10 +37,17 @@ class DatasetSpec:
     load_size: int = 76
     num_images: int = 4000
     seed: int = 0
+    split: str = "all"
+    crop: bool = True
+    captions_dir: str | None = None
 
     def validate(self) -> None:
         if self.name not in DATASETS:
             raise DatasetError(f"unknown dataset {self.name!r}; choose one of {', '.join(DATASETS)}")
+        if self.split not in SPLITS[self.name]:
+            raise DatasetError(
+                f"split {self.split!r} is not available for {self.name}; choose one of {', '.join(SPLITS[self.name])}"
+            )
         if self.name != "toy-flowers" and not self.root:
             raise DatasetError(f"dataset {self.name!r} needs a root folder: pass --data.root PATH")
         if self.load_size < 16:
@@ -53,7 +61,11 @@ class DatasetSpec:
 
             settings.update(num_images=self.num_images, seed=self.seed, drawing=fingerprint())
         else:
-            settings["root"] = str(Path(self.root).resolve())
+            settings.update(root=str(Path(self.root).resolve()), split=self.split)
+            if self.captions_dir:
+                settings["captions_dir"] = str(Path(self.captions_dir).resolve())
+            if self.name == "cub":
+                settings["crop"] = self.crop
         digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]
         return f"{self.name}-{self.load_size}px-{digest}"
 
@@ -66,9 +78,19 @@ def load_records(spec: DatasetSpec) -> tuple[list[ImageRecord], list[str]]:
 
         flowers = ToyFlowers(num_images=spec.num_images, size=spec.load_size, seed=spec.seed)
         return flowers.records(), flowers.class_names()
-    from t2i.data.oxford102 import load_oxford102
+    if spec.name == "cub":
+        from t2i.data.cub import load_cub
 
-    return load_oxford102(spec.root)
+        return load_cub(spec.root, spec.captions_dir, crop=spec.crop, split=spec.split, part="train")
+    from t2i.data.oxford102 import load_oxford102, load_oxford102_splits
+
+    records, class_names = load_oxford102(spec.root, spec.captions_dir)
+    if spec.split == "official":
+        # Reed et al. and torchvision train on the official train and validation sets together.
+        splits = load_oxford102_splits(spec.root)
+        keep = splits["train"] | splits["val"]
+        records = [record for record in records if int(record.key.split("_")[-1]) in keep]
+    return records, class_names
 
 
 def _atomic_replace_dir(tmp: Path, final: Path) -> None:

@@ -13,7 +13,8 @@ class ImageRecord:
     """One training image, given either as a file path or as an in-memory PIL image.
 
     `label` is the class id (0-based) or -1 when the dataset has no classes. `key` is a stable,
-    unique id inside the dataset (the image file's stem for file-based datasets).
+    unique id inside the dataset (the image file's stem for file-based datasets). `crop_box`, when
+    set, is the (left, top, right, bottom) pixel box cut out of the image before resizing.
     """
 
     key: str
@@ -21,12 +22,15 @@ class ImageRecord:
     label: int = -1
     path: Path | None = None
     image: Image.Image | None = field(default=None, repr=False)
+    crop_box: tuple[int, int, int, int] | None = None
 
     def load_image(self) -> Image.Image:
         """Return the image as RGB, decoding the file when the record holds a path."""
         if self.image is not None:
-            return self.image.convert("RGB")
-        if self.path is None:
+            image = self.image.convert("RGB")
+        elif self.path is None:
             raise ValueError(f"record {self.key!r} has neither an image nor a path")
-        with Image.open(self.path) as image:
-            return image.convert("RGB")
+        else:
+            with Image.open(self.path) as opened:
+                image = opened.convert("RGB")
+        return image.crop(self.crop_box) if self.crop_box is not None else image

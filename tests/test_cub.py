@@ -1,0 +1,150 @@
+"""Tests of the CUB-200-2011 reader on the real metadata and on small trees in the official layout."""
+
+import shutil
+
+import pytest
+from PIL import Image
+
+from t2i.data.cub import ZERO_SHOT_TEST_CLASSES, find_cub_folder, load_cub, square_box
+from t2i.data.legacy import read_class_info
+from t2i.errors import DatasetError
+from tests.conftest import REAL_DATA
+
+REAL_CUB = REAL_DATA / "cub"
+METADATA = ("images.txt", "bounding_boxes.txt", "image_class_labels.txt", "train_test_split.txt", "classes.txt")
+
+
+@pytest.fixture(scope="module")
+def real_cub():
+    if not (REAL_CUB / "CUB_200_2011" / "images.txt").is_file():
+        pytest.skip(f"real CUB metadata not found at {REAL_CUB}")
+    return REAL_CUB
+
+
+@pytest.fixture
+def tree(tmp_path, real_cub):
+    """A CUB root with the real CRLF metadata and tiny JPEGs for the first three images of two classes."""
+    cub = tmp_path / "CUB_200_2011"
+    cub.mkdir()
+    for name in METADATA:
+        shutil.copy(real_cub / "CUB_200_2011" / name, cub / name)
+    lines = (cub / "images.txt").read_text().splitlines()
+    chosen = [line.split()[1] for line in lines[:3]] + [line.split()[1] for line in lines[60:63]]
+    for relative in chosen:
+        path = cub / "images" / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (500, 400), (200, 30, 30)).save(path)
+    return tmp_path, chosen
+
+
+def test_real_zero_shot_list_matches_stackgan(real_cub):
+    test_classes = set(read_class_info(real_cub / "test" / "class_info.pickle"))
+    assert test_classes == set(ZERO_SHOT_TEST_CLASSES)
+
+
+def test_reads_images_present_with_crlf_metadata(tree):
+    root, chosen = tree
+    records, class_names = load_cub(root)
+    assert [record.key for record in records] == [relative.split("/")[1][:-4] for relative in chosen]
+    assert len(class_names) == 200
+    assert class_names[0] == "Black footed Albatross"
+
+
+def test_class_name_captions_without_text(tree, caplog):
+    root, _ = tree
+    with caplog.at_level("INFO"):
+        records, _ = load_cub(root)
+    assert "albatross" in records[0].captions[0].lower()
+    assert "written from class names" in caplog.text
+
+
+def test_reed_captions_read(tree):
+    root, chosen = tree
+    class_folder, name = chosen[0].split("/")
+    caption_folder = root / "text_c10" / class_folder
+    caption_folder.mkdir(parents=True)
+    (caption_folder / name.replace(".jpg", ".txt")).write_bytes(b"a bird with a white belly\r\n\r\nits wings are black\r\n")
+    records, _ = load_cub(root)
+    assert records[0].captions == ["a bird with a white belly", "its wings are black"]
+    assert len(records) == 1
+
+
+def test_bounding_box_crop_of_first_image(tree):
+    root, _ = tree
+    records, _ = load_cub(root)
+    # Box 60 27 325 304: a square of side 487.5 centred at (222.5, 179.5), clipped to 500 x 400.
+    assert records[0].crop_box == (0, 0, 466, 400)
+    assert records[0].load_image().size == (466, 400)
+
+
+def test_square_box_centred_and_clipped():
+    assert square_box((100, 100, 40, 20), 1000, 1000) == (90, 80, 150, 140)
+    assert square_box((0, 0, 100, 100), 120, 120) == (0, 0, 120, 120)
+
+
+def test_no_crop_option(tree):
+    root, _ = tree
+    records, _ = load_cub(root, crop=False)
+    assert records[0].crop_box is None
+    assert records[0].load_image().size == (500, 400)
+
+
+def test_missing_box_falls_back_to_centre_crop(tree, caplog):
+    root, _ = tree
+    boxes = root / "CUB_200_2011" / "bounding_boxes.txt"
+    boxes.write_text("\n".join(boxes.read_text().splitlines()[1:]))
+    records, _ = load_cub(root)
+    assert records[0].crop_box == (50, 0, 450, 400)
+    assert "centre-cropped" in caplog.text
+
+
+def test_official_split_parts(tree):
+    root, chosen = tree
+    train, _ = load_cub(root, split="official", part="train")
+    test, _ = load_cub(root, split="official", part="test")
+    assert len(train) + len(test) == len(chosen)
+    assert not {record.key for record in train} & {record.key for record in test}
+
+
+def test_zero_shot_puts_class_1_in_test(tree):
+    root, _ = tree
+    test, _ = load_cub(root, split="zero-shot", part="test")
+    assert {record.label for record in test} == {0}
+
+
+def test_wrong_root_says_what_was_expected(tmp_path):
+    (tmp_path / "photos").mkdir()
+    with pytest.raises(DatasetError, match="images.txt") as error:
+        find_cub_folder(tmp_path)
+    assert "photos" in str(error.value)
+
+
+def test_unknown_split_rejected(tree):
+    root, _ = tree
+    with pytest.raises(DatasetError, match="unknown CUB split"):
+        load_cub(root, split="random")
+
+
+def test_fit_on_cub_tree(tree, tmp_path, cache_dir):
+    import os
+
+    import torch
+
+    from t2i.cli import main
+    from tests.conftest import CONFIGS
+
+    root, _ = tree
+    previous = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        code = main(
+            ["fit", "--config", str(CONFIGS / "cub.yaml"), "--data.root", str(root), "--data.cache_dir", str(cache_dir),
+             "--model.ngf", "4", "--model.ndf", "4", "--data.batch_size", "2", "--trainer.max_epochs", "1",
+             "--trainer.enable_progress_bar", "false"]
+        )
+    finally:
+        os.chdir(previous)
+    assert code == 0
+    checkpoint = torch.load(tmp_path / "runs/cub/checkpoints/last.ckpt", weights_only=True)
+    # The zero-shot split trains on the 3 images of class 2; class 1 is a test class.
+    assert checkpoint["t2i"]["batches_trained"] == 1
