@@ -37,8 +37,11 @@ def _configure_logging() -> None:
     logger.setLevel(logging.INFO)
 
 
-def run_fit(args: list[str]) -> None:
-    """Train with LightningCLI; every option of the model, data module and trainer can be set."""
+def run_fit(args: list[str] | None) -> None:
+    """Train with LightningCLI; every option of the model, data module and trainer can be set.
+
+    `args` is None when the options come from the command line (sys.argv), as LightningCLI expects.
+    """
     from lightning.pytorch.cli import LightningCLI
 
     from t2i.data.datamodule import TextImageDataModule
@@ -99,11 +102,11 @@ def run_generate(args: list[str]) -> None:
     options.out.mkdir(parents=True, exist_ok=True)
     for index, image in enumerate(images):
         image.save(options.out / f"caption{index // options.num_images:03d}_sample{index % options.num_images:02d}.png")
-    batch = from_uint8(torch.stack([torch.from_numpy(np.asarray(image)).permute(2, 0, 1) for image in images]))
+    batch = from_uint8(torch.stack([torch.from_numpy(np.array(image)).permute(2, 0, 1) for image in images]))
     grid = to_hwc_uint8(make_grid(batch, nrow=options.num_images, padding=2, pad_value=1.0))
     Image.fromarray(grid).save(options.out / "grid.png")
     (options.out / "captions.txt").write_text("\n".join(captions) + "\n", encoding="utf-8")
-    print(f"Wrote {len(images)} images and grid.png ({len(captions)} rows: one per caption) to {options.out}")
+    print(f"Wrote {len(images)} images and grid.png (one row per caption, listed in captions.txt) to {options.out}")
 
 
 def run_evaluate(args: list[str]) -> None:
@@ -131,6 +134,7 @@ def run_evaluate(args: list[str]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from_command_line = argv is None
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
         print(__doc__.strip())
@@ -143,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     _configure_logging()
     try:
         if command == "fit":
-            run_fit([command, *rest])
+            run_fit(None if from_command_line else [command, *rest])
         elif command == "generate":
             run_generate(rest)
         else:

@@ -34,6 +34,13 @@ def test_sample_grid_png_shows_samples(trained):
     assert pixels.std() > 10
 
 
+def test_sample_captions_listed_beside_grids(trained):
+    folder, _ = trained
+    captions = (folder / "samples" / "captions.txt").read_text().splitlines()
+    assert captions[0] == "this flower has five pink petals and a yellow center"
+    assert len(captions) == 7
+
+
 def test_wandb_offline_run_in_run_folder(trained):
     folder, _ = trained
     assert list((folder / "wandb").glob("offline-run-*"))

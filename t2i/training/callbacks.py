@@ -20,7 +20,8 @@ logger = logging.getLogger(__name__)
 class SampleGrid(L.Callback):
     """Every `every_n_batches` training batches and at the end, draw and log a grid of samples.
 
-    The grid is saved as a PNG under `<trainer.default_root_dir>/samples/` and, with a W&B logger,
+    The grid is saved as a PNG under `<trainer.default_root_dir>/samples/`, whose captions.txt lists
+    the row captions, and, with a W&B logger,
     logged as a wandb.Image whose caption lists the row captions, plus a wandb.Table of caption and row.
 
     Args:
@@ -41,10 +42,15 @@ class SampleGrid(L.Callback):
         self.embeddings: torch.Tensor | None = None
         self.noise: torch.Tensor | None = None
         self.last_path: Path | None = None
+        self.last_logged_batch = -1
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         datamodule = trainer.datamodule
         self.captions = datamodule.sample_captions(self.num_captions)
+        if trainer.is_global_zero:
+            folder = Path(trainer.default_root_dir) / "samples"
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / "captions.txt").write_text("\n".join(self.captions) + "\n", encoding="utf-8")
         self.embeddings = datamodule.encode_captions(self.captions)
         noise_dim = pl_module.generator.noise_dim
         self.noise = torch.randn(self.num_noise, noise_dim, generator=torch.Generator().manual_seed(self.seed))
@@ -75,8 +81,9 @@ class SampleGrid(L.Callback):
 
     @rank_zero_only
     def log_grid(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if self.embeddings is None or pl_module.batches_trained == 0:
+        if self.embeddings is None or pl_module.batches_trained in (0, self.last_logged_batch):
             return
+        self.last_logged_batch = pl_module.batches_trained
         grid = to_hwc_uint8(self.draw(pl_module.generator))
         step = pl_module.batches_trained
         folder = Path(trainer.default_root_dir) / "samples"
