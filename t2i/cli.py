@@ -4,6 +4,7 @@ Examples:
     t2i fit --config configs/toy-flowers.yaml
     t2i fit --config configs/toy-flowers.yaml --trainer.max_steps 200 --data.batch_size 32
     t2i fit --config configs/toy-flowers.yaml --ckpt_path last
+    t2i prepare oxford102 --root PATH/TO/oxford102
     t2i generate "this flower has five pink petals and a yellow center" --model runs/toy-flowers/checkpoints/last.ckpt
     t2i evaluate --model runs/toy-flowers/checkpoints/last.ckpt --num-samples 200
 """
@@ -21,7 +22,7 @@ from t2i.errors import T2IError
 
 logger = logging.getLogger("t2i")
 
-COMMANDS = ("fit", "generate", "evaluate")
+COMMANDS = ("fit", "prepare", "generate", "evaluate")
 
 
 def _configure_logging() -> None:
@@ -109,6 +110,41 @@ def run_generate(args: list[str]) -> None:
     print(f"Wrote {len(images)} images and grid.png (one row per caption, listed in captions.txt) to {options.out}")
 
 
+def run_prepare(args: list[str]) -> None:
+    """Decode, crop and resize every image once and encode every caption, into the caches `t2i fit` reads."""
+    from t2i.data.prepare import DATASETS, DatasetSpec, prepare_embeddings, prepare_images
+    from t2i.text.encoder import DEFAULT_ENCODER
+
+    parser = argparse.ArgumentParser(
+        prog="t2i prepare",
+        description="Prepare a dataset once into an image cache and a caption-embedding cache. A second run with"
+        " the same settings does nothing; `t2i fit` prepares a missing cache by itself.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("dataset", choices=DATASETS, help="Dataset to prepare.")
+    parser.add_argument("--root", help="Dataset folder (not needed for toy-flowers).")
+    parser.add_argument("--out", default="data/cache", help="Cache folder; pass the same one to `t2i fit` as --data.cache_dir.")
+    parser.add_argument("--load-size", type=int, default=76, help="Side in pixels the images are stored at (76 for 64-pixel training).")
+    parser.add_argument("--split", default="all", help="Images to prepare: all, official, or zero-shot (CUB).")
+    parser.add_argument("--no-crop", action="store_true", help="CUB: keep whole images instead of cropping around the bird.")
+    parser.add_argument("--captions-dir", help="Folder with Reed et al.'s text_c10 class folders, when not inside --root.")
+    parser.add_argument("--num-images", type=int, default=4000, help="toy-flowers: number of flowers to draw.")
+    parser.add_argument("--seed", type=int, default=0, help="toy-flowers: seed of the drawing.")
+    parser.add_argument("--encoder", default=DEFAULT_ENCODER, help="Hugging Face text encoder id or local folder.")
+    parser.add_argument("--pooling", default="auto", help="Text pooling: auto, mean, mean_normalized, cls or clip.")
+    parser.add_argument("--strict", action="store_true", help="Fail on an image that cannot be decoded instead of skipping it.")
+    options = parser.parse_args(args)
+
+    spec = DatasetSpec(
+        name=options.dataset, root=options.root, load_size=options.load_size, num_images=options.num_images,
+        seed=options.seed, split=options.split, crop=not options.no_crop, captions_dir=options.captions_dir,
+    )
+    spec.validate()
+    folder = prepare_images(spec, options.out, strict=options.strict)
+    embeddings = prepare_embeddings(folder, options.out, options.encoder, None, options.pooling)
+    print(f"Prepared {options.dataset}: images in {folder / 'images'}, caption embeddings in {embeddings}")
+
+
 def run_evaluate(args: list[str]) -> None:
     """Score a toy-flowers model: colour accuracy on captions phrased unlike any training caption."""
     parser = argparse.ArgumentParser(
@@ -148,6 +184,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if command == "fit":
             run_fit(None if from_command_line else [command, *rest])
+        elif command == "prepare":
+            run_prepare(rest)
         elif command == "generate":
             run_generate(rest)
         else:

@@ -148,3 +148,42 @@ def test_fit_on_cub_tree(tree, tmp_path, cache_dir):
     checkpoint = torch.load(tmp_path / "runs/cub/checkpoints/last.ckpt", weights_only=True)
     # The zero-shot split trains on the 3 images of class 2; class 1 is a test class.
     assert checkpoint["t2i"]["batches_trained"] == 1
+
+
+def _truncate_first_image(root, chosen):
+    path = root / "CUB_200_2011" / "images" / chosen[3]
+    path.write_bytes(path.read_bytes()[:300])
+    return path
+
+
+def test_prepare_skips_corrupt_image(tree, tmp_path, caplog):
+    from t2i.data.prepare import DatasetSpec, prepare_images
+
+    root, chosen = tree
+    broken = _truncate_first_image(root, chosen)
+    spec = DatasetSpec(name="cub", root=str(root), load_size=20, split="all")
+    folder = prepare_images(spec, tmp_path / "cache")
+    assert broken.name in caplog.text
+    assert "skipped 1 undecodable images" in caplog.text
+    import datasets
+
+    assert len(datasets.load_from_disk(str(folder / "images"))) == len(chosen) - 1
+
+
+def test_prepare_strict_raises_on_corrupt_image(tree, tmp_path):
+    from t2i.data.prepare import DatasetSpec, prepare_images
+
+    root, chosen = tree
+    broken = _truncate_first_image(root, chosen)
+    spec = DatasetSpec(name="cub", root=str(root), load_size=20, split="all")
+    with pytest.raises(DatasetError, match=broken.name):
+        prepare_images(spec, tmp_path / "cache", strict=True)
+
+
+@pytest.mark.parametrize(("mode", "suffix"), [("L", ".jpg"), ("CMYK", ".jpg"), ("RGBA", ".png"), ("P", ".png")])
+def test_image_modes_become_rgb(tmp_path, mode, suffix):
+    from t2i.data.records import ImageRecord
+
+    path = tmp_path / f"image{suffix}"
+    Image.new(mode, (8, 6)).save(path)
+    assert ImageRecord(key="image", captions=["a"], path=path).load_image().mode == "RGB"

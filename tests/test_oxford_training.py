@@ -41,3 +41,16 @@ def test_official_split_keeps_train_and_val(real_oxford):
     assert numbers
     assert numbers <= splits["train"] | splits["val"]
     assert not numbers & splits["test"]
+
+
+def test_prepare_command_real_oxford(tmp_path, real_oxford, capsys, caplog):
+    out = tmp_path / "cache"
+    assert main(["prepare", "oxford102", "--root", str(real_oxford), "--out", str(out)]) == 0
+    assert "Prepared oxford102" in capsys.readouterr().out
+    import datasets
+
+    folder = next(out.glob("oxford102-76px-*"))
+    assert len(datasets.load_from_disk(str(folder / "images"))) == 191
+    caplog.clear()
+    assert main(["prepare", "oxford102", "--root", str(real_oxford), "--out", str(out)]) == 0
+    assert "already prepared; nothing to do" in caplog.text

@@ -74,6 +74,22 @@ def square_box(box: tuple[float, float, float, float], width: int, height: int) 
     return left, top, right, bottom
 
 
+def _crop_box(path: Path, box: list[str] | None) -> tuple[int, int, int, int] | None:
+    """Return the square around the bird, or the centred square when the image has no box.
+
+    Returns None for an unreadable file, which is then skipped and counted when the images are prepared.
+    """
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+    except (OSError, SyntaxError, ValueError):
+        return None
+    if box is not None:
+        return square_box(tuple(float(value) for value in box), width, height)
+    side = min(width, height)
+    return (width - side) // 2, (height - side) // 2, (width + side) // 2, (height + side) // 2
+
+
 def _find_captions_root(cub: Path, captions_dir: str | Path | None) -> Path | None:
     if captions_dir is not None:
         if not Path(captions_dir).is_dir():
@@ -145,14 +161,8 @@ def load_cub(
                 continue
         crop_box = None
         if crop:
-            with Image.open(path) as image:
-                width, height = image.size
-            if image_id in boxes:
-                crop_box = square_box(tuple(float(value) for value in boxes[image_id]), width, height)
-            else:
-                missing_boxes += 1
-                side = min(width, height)
-                crop_box = ((width - side) // 2, (height - side) // 2, (width + side) // 2, (height + side) // 2)
+            crop_box = _crop_box(path, boxes.get(image_id))
+            missing_boxes += image_id not in boxes
         records.append(ImageRecord(key=stem, captions=captions, label=class_id - 1, path=path, crop_box=crop_box))
 
     if missing_images:

@@ -25,7 +25,7 @@ ALLOWED_GLOBALS = {
     ("numpy._core.multiarray", "_reconstruct"),
     ("numpy._core.multiarray", "scalar"),
 }
-# Python 2 names and numpy 1 module paths, mapped to where the objects live now.
+# Python 2 module names, mapped to their Python 3 names. numpy 1 paths (numpy.core) are mapped in find_class.
 _RENAMED_MODULES = {"copy_reg": "copyreg", "__builtin__": "builtins"}
 
 
@@ -50,14 +50,14 @@ def load_legacy_pickle(path: str | Path) -> object:
     """Load a Python 2 or 3 pickle of plain containers and numpy arrays without running any other code.
 
     Protocol-0 pickles are text, so CRLF line endings (as in copies that went through a Windows
-    checkout) are turned back into LF first; a plain pickle.load would keep a stray "\\r" on every
+    checkout) are turned back into LF first. A plain pickle.load would keep a stray "\\r" on every
     string. Python 2 byte strings are decoded as Latin-1, which numpy needs for array buffers.
     """
     path = Path(path)
     try:
         data = path.read_bytes()
     except OSError as error:
-        raise DatasetError(f"cannot read legacy pickle {path}: {error}") from error
+        raise DatasetError(f"failed to read legacy pickle {path}: {error}") from error
     if not data.startswith(b"\x80"):
         data = data.replace(b"\r\n", b"\n")
     try:
@@ -72,7 +72,7 @@ def read_split_filenames(path: str | Path) -> list[str]:
     """Read a StackGAN / AttnGAN `filenames.pickle`: image keys such as "002.Laysan_Albatross/Laysan_Albatross_0002_1027"."""
     keys = load_legacy_pickle(path)
     if not isinstance(keys, list) or not all(isinstance(key, str) for key in keys):
-        raise DatasetError(f"{path} should hold a list of image keys, found {type(keys).__name__}")
+        raise DatasetError(f"{path} must contain a list of image keys, but it contains a {type(keys).__name__}")
     return [key.strip() for key in keys]
 
 
@@ -80,7 +80,7 @@ def read_class_info(path: str | Path) -> list[int]:
     """Read a StackGAN / AttnGAN `class_info.pickle`: one class id per key of the matching filenames.pickle."""
     ids = load_legacy_pickle(path)
     if not isinstance(ids, list):
-        raise DatasetError(f"{path} should hold a list of class ids, found {type(ids).__name__}")
+        raise DatasetError(f"{path} must contain a list of class ids, but it contains a {type(ids).__name__}")
     try:
         return [int(class_id) for class_id in ids]
     except (TypeError, ValueError) as error:

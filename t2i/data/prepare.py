@@ -99,8 +99,11 @@ def _atomic_replace_dir(tmp: Path, final: Path) -> None:
     os.replace(tmp, final)
 
 
-def prepare_images(spec: DatasetSpec, cache_dir: str | Path) -> Path:
-    """Write the uint8 image cache of `spec` as a `datasets` Arrow dataset, unless it exists; return its folder."""
+def prepare_images(spec: DatasetSpec, cache_dir: str | Path, strict: bool = False) -> Path:
+    """Write the uint8 image cache of `spec` as a `datasets` Arrow dataset, unless it exists; return its folder.
+
+    An image that cannot be decoded is skipped with a warning, or raises a DatasetError when `strict`.
+    """
     import datasets
 
     folder = Path(cache_dir) / spec.key()
@@ -115,12 +118,25 @@ def prepare_images(spec: DatasetSpec, cache_dir: str | Path) -> Path:
         raise DatasetError(f"dataset {spec.name!r} at {spec.root} has no usable images")
     size = spec.load_size
     pixels = np.empty((len(records), size, size, 3), dtype=np.uint8)
-    for index, record in enumerate(tqdm(records, desc=f"Preparing {spec.name} images", unit="img")):
-        image = record.load_image()
+    kept, skipped = [], []
+    for record in tqdm(records, desc=f"Preparing {spec.name} images", unit="img"):
+        try:
+            # convert("RGB") inside load_image turns grayscale, CMYK, RGBA and palette images into RGB.
+            image = record.load_image()
+        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+            if strict:
+                raise DatasetError(f"cannot decode image {record.path or record.key}: {error}") from error
+            logger.warning("Skipped image %s: cannot decode it (%s)", record.path or record.key, error)
+            skipped.append(record)
+            continue
         if image.size != (size, size):
             # Reed et al.'s loader scales every image to the square load size without keeping its aspect ratio.
             image = image.resize((size, size), Image.Resampling.BICUBIC)
-        pixels[index] = np.asarray(image)
+        pixels[len(kept)] = np.asarray(image)
+        kept.append(record)
+    if not kept:
+        raise DatasetError(f"none of the {len(records)} images of {spec.name} could be decoded")
+    records, pixels = kept, pixels[: len(kept)]
 
     features = datasets.Features(
         {
@@ -145,9 +161,9 @@ def prepare_images(spec: DatasetSpec, cache_dir: str | Path) -> Path:
     (folder / "classes.json").write_text(json.dumps(class_names, indent=0))
     _atomic_replace_dir(tmp, images_dir)
     logger.info(
-        "Prepared %d images (%d captions, %d classes) of %s at %d px in %.1f s into %s",
+        "Prepared %d images (%d captions, %d classes) of %s at %d px in %.1f s into %s; skipped %d undecodable images",
         len(records), sum(len(r.captions) for r in records), len(class_names), spec.name, size,
-        time.perf_counter() - start, folder,
+        time.perf_counter() - start, folder, len(skipped),
     )
     return folder
 
