@@ -54,3 +54,21 @@ def test_prepare_command_real_oxford(tmp_path, real_oxford, capsys, caplog):
     caplog.clear()
     assert main(["prepare", "oxford102", "--root", str(real_oxford), "--out", str(out)]) == 0
     assert "already prepared; nothing to do" in caplog.text
+
+
+def test_zero_shot_split_holds_out_t2i_classes(real_oxford):
+    from t2i.data.prepare import OXFORD_ZERO_SHOT_TEST_CLASSES, DatasetSpec, load_records
+
+    records, _ = load_records(DatasetSpec(name="oxford102", root=str(real_oxford), split="zero-shot"))
+    all_records, _ = load_records(DatasetSpec(name="oxford102", root=str(real_oxford), split="all"))
+    held_out = [record for record in all_records if record.label + 1 in OXFORD_ZERO_SHOT_TEST_CLASSES]
+    assert held_out
+    assert len(records) == len(all_records) - len(held_out)
+    assert len(OXFORD_ZERO_SHOT_TEST_CLASSES) == 20
+
+
+def test_zero_shot_reads_reed_testclasses(real_oxford, tmp_path):
+    from t2i.data.prepare import oxford_zero_shot_test_classes
+
+    (tmp_path / "testclasses.txt").write_text("class_00001\nclass_00017\n")
+    assert oxford_zero_shot_test_classes(tmp_path) == {1, 17}

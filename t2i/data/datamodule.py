@@ -81,10 +81,12 @@ class TextImageDataModule(L.LightningDataModule):
     """Prepare a dataset on first use and serve GAN-CLS batches, cropped and flipped on the batch's device.
 
     Args:
-        dataset: Dataset name: "toy-flowers" (procedural, no download), "oxford102" or "cub".
+        dataset: Dataset name: "toy-flowers" (procedural, no download), "oxford102", "cub" or "folder"
+            (your images, each with a caption file of the same name, classes from sub-folder names).
         root: Dataset folder; not needed for toy-flowers.
         split: Which images to train on: "all"; "official" (Oxford-102 train and validation sets from
-            setid.mat, CUB train_test_split.txt); "zero-shot" (CUB only: the 150 training classes).
+            setid.mat, CUB train_test_split.txt); "zero-shot" (the training classes of a class-disjoint
+            split: CUB 150 of 200, Oxford-102 82 of 102).
         crop: CUB only: cut each image to the square of 1.5 times its bounding box, as StackGAN does.
         captions_dir: Folder with Reed et al.'s text_c10 class folders, when it is not inside root.
         image_size: Training image side in pixels (32 or 64).

@@ -22,8 +22,16 @@ from t2i.errors import DatasetError
 
 logger = logging.getLogger(__name__)
 
-DATASETS = ("toy-flowers", "oxford102", "cub")
-SPLITS = {"toy-flowers": ("all",), "oxford102": ("all", "official"), "cub": ("all", "official", "zero-shot")}
+DATASETS = ("toy-flowers", "oxford102", "cub", "folder")
+SPLITS = {
+    "toy-flowers": ("all",),
+    "oxford102": ("all", "official", "zero-shot"),
+    "cub": ("all", "official", "zero-shot"),
+    "folder": ("all",),
+}
+# t2i's own class-disjoint split of Oxford-102, used when Reed et al.'s testclasses.txt is not in the
+# dataset folder: every fifth class (1-based) is held out, giving 82 training and 20 test classes.
+OXFORD_ZERO_SHOT_TEST_CLASSES = frozenset(range(5, 103, 5))
 # Bump when the prepared layout or the image processing changes, so that old caches are not reused.
 CACHE_VERSION = 1
 
@@ -78,6 +86,10 @@ def load_records(spec: DatasetSpec) -> tuple[list[ImageRecord], list[str]]:
 
         flowers = ToyFlowers(num_images=spec.num_images, size=spec.load_size, seed=spec.seed)
         return flowers.records(), flowers.class_names()
+    if spec.name == "folder":
+        from t2i.data.folder import load_folder
+
+        return load_folder(spec.root)
     if spec.name == "cub":
         from t2i.data.cub import load_cub
 
@@ -90,7 +102,25 @@ def load_records(spec: DatasetSpec) -> tuple[list[ImageRecord], list[str]]:
         splits = load_oxford102_splits(spec.root)
         keep = splits["train"] | splits["val"]
         records = [record for record in records if int(record.key.split("_")[-1]) in keep]
+    elif spec.split == "zero-shot":
+        test_classes = oxford_zero_shot_test_classes(spec.root)
+        records = [record for record in records if record.label + 1 not in test_classes]
     return records, class_names
+
+
+def oxford_zero_shot_test_classes(root: str | Path) -> set[int]:
+    """Return the 1-based Oxford-102 test classes: from Reed et al.'s testclasses.txt when present, else t2i's list."""
+    path = Path(root) / "testclasses.txt"
+    if not path.is_file():
+        logger.info("No testclasses.txt in %s, so t2i's own 20 test classes (every fifth class) are held out", root)
+        return set(OXFORD_ZERO_SHOT_TEST_CLASSES)
+    classes = set()
+    for line in path.read_text(encoding="utf-8").split():
+        try:
+            classes.add(int(line.rsplit("_", 1)[-1]))
+        except ValueError as error:
+            raise DatasetError(f"{path} must list class folders such as class_00001, but contains {line!r}") from error
+    return classes
 
 
 def _atomic_replace_dir(tmp: Path, final: Path) -> None:
