@@ -22,7 +22,7 @@ def load_folder(root: str | Path) -> tuple[list[ImageRecord], list[str]]:
     """
     root = Path(root)
     if not root.is_dir():
-        raise DatasetError(f"image folder {root} not found; pass the folder that holds the images and their .txt captions")
+        raise DatasetError(f"image folder {root} not found; pass the folder that contains the images and their .txt captions")
     images = sorted(path for path in root.rglob("*") if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file())
     if not images:
         raise DatasetError(
@@ -32,7 +32,10 @@ def load_folder(root: str | Path) -> tuple[list[ImageRecord], list[str]]:
 
     class_folders = sorted({path.parent.relative_to(root).as_posix() for path in images})
     has_classes = class_folders != ["."]
-    class_names = [root.name if folder == "." else folder for folder in class_folders] if has_classes else []
+    class_names = []
+    if has_classes:
+        # Images directly in root form a class of their own, named after root.
+        class_names = [root.name if folder == "." else folder for folder in class_folders]
     records, missing, fixes = [], [], 0
     for path in images:
         caption_file = path.with_suffix(".txt")
@@ -46,8 +49,10 @@ def load_folder(root: str | Path) -> tuple[list[ImageRecord], list[str]]:
         records.append(ImageRecord(key=key, captions=captions, label=label, path=path))
 
     if missing:
-        shown = ", ".join(missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
-        logger.warning("Skipped %d images with no caption file or an empty one: %s", len(missing), shown)
+        named = ", ".join(missing[:10])
+        if len(missing) > 10:
+            named += f" and {len(missing) - 10} more"
+        logger.warning("Skipped %d images with no caption file or an empty one: %s", len(missing), named)
     if not records:
         raise DatasetError(f"none of the {len(images)} images under {root} has a caption file (x.txt beside x.jpg)")
     logger.info(
