@@ -16,15 +16,15 @@ from t2i.text.encoder import DEFAULT_ENCODER, embedding_dim_for, encoder_cache_k
 
 logger = logging.getLogger(__name__)
 
-# Rejection sampling of a mismatched image gives up after this many rounds; with two or more classes
-# each round succeeds with probability at least 1/2, so this is only reached when every image shares one class.
+# Rejection sampling of a mismatched image stops after this many rounds and keeps any clash left.
+# A clash survives all rounds only when one class holds nearly every image.
 MAX_MISMATCH_ROUNDS = 32
 
 
 class CaptionedImages(Dataset):
     """Batches of uint8 images with averaged matching and mismatched caption embeddings.
 
-    Every random choice draws from one seeded `torch.Generator`. The loader asks for whole batches
+    Every random choice draws from one seeded `torch.Generator`. The loader requests whole batches
     through `__getitems__`, so the sampling below is vectorised over the batch.
     """
 
@@ -44,10 +44,10 @@ class CaptionedImages(Dataset):
         scores = torch.rand(len(indices), slots, generator=self.generator)
         scores[torch.arange(slots)[None, :] >= counts[:, None]] = float("inf")
         chosen = scores.argsort(dim=1)[:, : self.captions_per_embedding]
-        taken = torch.minimum(counts, torch.tensor(self.captions_per_embedding))
-        valid = torch.arange(chosen.shape[1])[None, :] < taken[:, None]
+        used_counts = torch.minimum(counts, torch.tensor(self.captions_per_embedding))
+        valid = torch.arange(chosen.shape[1])[None, :] < used_counts[:, None]
         embeddings = self.data.embeddings[indices[:, None], chosen]
-        return (embeddings * valid[:, :, None]).sum(dim=1) / taken[:, None]
+        return (embeddings * valid[:, :, None]).sum(dim=1) / used_counts[:, None]
 
     def mismatched_indices(self, indices: torch.Tensor) -> torch.Tensor:
         """Draw for each image another image of a different class, or any other image when classes are unknown."""

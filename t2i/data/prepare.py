@@ -38,7 +38,7 @@ CACHE_VERSION = 1
 
 @dataclass
 class DatasetSpec:
-    """Which dataset to prepare and how; everything that changes the prepared images is part of its key."""
+    """Dataset name and preparation settings; every setting that changes the prepared images is part of the cache key."""
 
     name: str = "toy-flowers"
     root: str | None = None
@@ -148,7 +148,7 @@ def prepare_images(spec: DatasetSpec, cache_dir: str | Path, strict: bool = Fals
         raise DatasetError(f"dataset {spec.name!r} at {spec.root} has no usable images")
     size = spec.load_size
     pixels = np.empty((len(records), size, size, 3), dtype=np.uint8)
-    kept, skipped = [], []
+    decoded, skipped = [], []
     for record in tqdm(records, desc=f"Preparing {spec.name} images", unit="img"):
         try:
             # convert("RGB") inside load_image turns grayscale, CMYK, RGBA and palette images into RGB.
@@ -162,11 +162,11 @@ def prepare_images(spec: DatasetSpec, cache_dir: str | Path, strict: bool = Fals
         if image.size != (size, size):
             # Reed et al.'s loader scales every image to the square load size without keeping its aspect ratio.
             image = image.resize((size, size), Image.Resampling.BICUBIC)
-        pixels[len(kept)] = np.asarray(image)
-        kept.append(record)
-    if not kept:
+        pixels[len(decoded)] = np.asarray(image)
+        decoded.append(record)
+    if not decoded:
         raise DatasetError(f"none of the {len(records)} images of {spec.name} could be decoded")
-    records, pixels = kept, pixels[: len(kept)]
+    records, pixels = decoded, pixels[: len(decoded)]
 
     features = datasets.Features(
         {
