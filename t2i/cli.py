@@ -26,8 +26,8 @@ COMMANDS = ("fit", "prepare", "generate", "evaluate")
 
 
 def _configure_logging() -> None:
-    # Lightning warns on every manual-optimisation run that checkpoints hold the weights after the
-    # optimiser step, which is what t2i wants; the pytree warning comes from Lightning's own code.
+    # Lightning warns on every manual-optimisation run that checkpoints contain the weights after the
+    # optimiser step, which is what t2i wants. The pytree warning comes from Lightning's own code.
     warnings.filterwarnings("ignore", message="Using ModelCheckpoint with manual optimization")
     warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\)")
     # t2i's own handler: Lightning already prints its messages through its own, so the root logger gets none.

@@ -2,7 +2,7 @@
 
 
 class T2IError(Exception):
-    """Base class for errors caused by inputs or settings, with a message that says how to fix them."""
+    """Base class for errors caused by inputs or settings, with a message that explains how to fix them."""
 
 
 class DatasetError(T2IError, ValueError):

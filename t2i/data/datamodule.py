@@ -12,12 +12,13 @@ from torch.utils.data import DataLoader, Dataset
 from t2i.data.prepare import DatasetSpec, PreparedDataset, load_prepared, prepare_embeddings, prepare_images
 from t2i.errors import DatasetError
 from t2i.images import from_uint8
+from t2i.models.blocks import check_image_size
 from t2i.text.encoder import DEFAULT_ENCODER, embedding_dim_for, encoder_cache_key
 
 logger = logging.getLogger(__name__)
 
 # Rejection sampling of a mismatched image stops after this many rounds and keeps any clash left.
-# A clash survives all rounds only when one class holds nearly every image.
+# A clash survives all rounds only when one class contains nearly every image.
 MAX_MISMATCH_ROUNDS = 32
 
 
@@ -124,8 +125,7 @@ class TextImageDataModule(L.LightningDataModule):
         super().__init__()
         if batch_size < 2:
             raise ValueError(f"batch_size must be at least 2 (GAN-INT pairs captions within a batch), got {batch_size}")
-        if image_size not in (32, 64):
-            raise ValueError(f"image_size must be 32 or 64, got {image_size}")
+        check_image_size(image_size)
         load_size = load_size if load_size is not None else round(image_size * 76 / 64)
         if load_size < image_size:
             raise ValueError(f"load_size ({load_size}) must be at least image_size ({image_size})")
@@ -142,21 +142,24 @@ class TextImageDataModule(L.LightningDataModule):
         self.batch_size = batch_size
         self.crop_generator = torch.Generator().manual_seed(seed + 1)
         self.data: PreparedDataset | None = None
+        self.prepared_paths: tuple[Path, Path] | None = None
         self.embedding_dim = embedding_dim_for(encoder, encoder_revision, pooling)
         self.encoder_identity = {"name": encoder, "revision": encoder_revision, "pooling": pooling}
 
     def prepare_data(self) -> None:
         hp = self.hparams
         folder = prepare_images(self.spec, hp.cache_dir)
-        prepare_embeddings(folder, hp.cache_dir, hp.encoder, hp.encoder_revision, hp.pooling)
+        embeddings = prepare_embeddings(folder, hp.cache_dir, hp.encoder, hp.encoder_revision, hp.pooling)
+        self.prepared_paths = (folder, embeddings)
 
     def setup(self, stage: str | None = None) -> None:
         if self.data is not None:
             return
+        # Lightning runs prepare_data on one process only, so other processes of a distributed run find the caches here.
+        if self.prepared_paths is None:
+            self.prepare_data()
+        self.data = load_prepared(*self.prepared_paths)
         hp = self.hparams
-        folder = prepare_images(self.spec, hp.cache_dir)
-        embeddings = prepare_embeddings(folder, hp.cache_dir, hp.encoder, hp.encoder_revision, hp.pooling)
-        self.data = load_prepared(folder, embeddings)
         if len(self.data.images) < self.batch_size:
             raise DatasetError(
                 f"the dataset has {len(self.data.images)} images, fewer than batch_size {self.batch_size};"

@@ -84,4 +84,4 @@ def read_class_info(path: str | Path) -> list[int]:
     try:
         return [int(class_id) for class_id in ids]
     except (TypeError, ValueError) as error:
-        raise DatasetError(f"{path} holds a class id that is not an integer: {error}") from error
+        raise DatasetError(f"{path} contains an invalid class id (not an integer): {error}") from error

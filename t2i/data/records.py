@@ -25,7 +25,7 @@ class ImageRecord:
     crop_box: tuple[int, int, int, int] | None = None
 
     def load_image(self) -> Image.Image:
-        """Return the image as RGB, decoding the file when the record holds a path."""
+        """Return the image as RGB, decoding the file when the record has a path."""
         if self.image is not None:
             image = self.image.convert("RGB")
         elif self.path is None:

@@ -10,8 +10,7 @@ SUPPORTED_IMAGE_SIZES = (32, 64)
 class Residual(nn.Module):
     """Bottleneck residual block (1x1 down, 3x3, 3x3 up, batch norm) as in Reed et al.'s released code.
 
-    The activation after the sum is applied by the caller's next layer in the original; here it is
-    part of the block so that the block can be dropped into an `nn.Sequential`.
+    The activation after the sum is part of the block, so the block fits in an `nn.Sequential`.
     """
 
     def __init__(self, channels: int, bottleneck: int, activation: nn.Module):

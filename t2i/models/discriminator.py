@@ -11,9 +11,10 @@ from t2i.models.blocks import Residual, check_image_size, init_dcgan_weights
 class Discriminator(nn.Module):
     """Score how real an image [B, 3, S, S] looks and how well it matches a text embedding; returns logits [B].
 
-    Strided convolutions reduce the image to 4x4 (a residual block there); the text is projected to
-    `projection_dim` by linear + batch norm + LeakyReLU(0.2), replicated over the 4x4 grid and
-    concatenated; a 1x1 then a 4x4 convolution give one logit (Reed et al. 2016, ndf = 64).
+    Strided convolutions reduce the image to 4x4, where a residual block follows. The text is projected
+    to `projection_dim` by linear + batch norm + LeakyReLU(0.2), replicated over the 4x4 grid and
+    concatenated with the image features. A 1x1 then a 4x4 convolution give one logit (Reed et al.
+    2016, ndf = 64).
     """
 
     def __init__(self, embedding_dim: int = 384, projection_dim: int = 128, ndf: int = 64, image_size: int = 64):

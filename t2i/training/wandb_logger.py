@@ -1,4 +1,4 @@
-"""A WandbLogger that logs offline when no W&B credentials are configured, and says how to upload the run."""
+"""A WandbLogger that logs offline when no W&B credentials are configured, and logs how to upload the run."""
 
 from __future__ import annotations
 
