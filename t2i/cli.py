@@ -112,36 +112,41 @@ def run_generate(args: list[str]) -> None:
 
 def run_prepare(args: list[str]) -> None:
     """Decode, crop and resize every image once and encode every caption, into the caches `t2i fit` reads."""
-    from t2i.data.prepare import DATASETS, DatasetSpec, prepare_embeddings, prepare_images
+    from t2i.data.prepare import DATASETS, DatasetSpec, prepare_images
+    from t2i.data.prepared import prepare_embeddings
     from t2i.text.encoder import DEFAULT_ENCODER
 
     parser = argparse.ArgumentParser(
         prog="t2i prepare",
-        description="Prepare a dataset once into an image cache and a caption-embedding cache. A second run with"
-        " the same settings does nothing; `t2i fit` prepares a missing cache by itself.",
+        description="Prepare a dataset once into an image cache and a caption-embedding cache. The cache stores"
+        " every image with its part of each split, so one cache serves --data.split all, official and zero-shot."
+        " A second run with the same settings does nothing; `t2i fit` prepares a missing cache by itself.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("dataset", choices=DATASETS, help="Dataset to prepare.")
     parser.add_argument("--root", help="Dataset folder (not needed for toy-flowers).")
     parser.add_argument("--out", default="data/cache", help="Cache folder; pass the same one to `t2i fit` as --data.cache_dir.")
     parser.add_argument("--load-size", type=int, default=76, help="Side in pixels the images are stored at (76 for 64-pixel training).")
-    parser.add_argument("--split", default="all", help="Images to prepare: all, official, or zero-shot (CUB).")
     parser.add_argument("--no-crop", action="store_true", help="CUB: keep whole images instead of cropping around the bird.")
     parser.add_argument("--captions-dir", help="Folder with Reed et al.'s text_c10 class folders, when not inside --root.")
     parser.add_argument("--num-images", type=int, default=4000, help="toy-flowers: number of flowers to draw.")
     parser.add_argument("--seed", type=int, default=0, help="toy-flowers: seed of the drawing.")
-    parser.add_argument("--encoder", default=DEFAULT_ENCODER, help="Hugging Face text encoder id or local folder.")
+    parser.add_argument(
+        "--encoder", default=DEFAULT_ENCODER,
+        help="Hugging Face text encoder id or local folder, or 'precomputed' for StackGAN's char-CNN-RNN embeddings"
+        " found in the dataset root.",
+    )
     parser.add_argument("--pooling", default="auto", help="Text pooling: auto, mean, mean_normalized, cls or clip.")
     parser.add_argument("--strict", action="store_true", help="Fail on an image that cannot be decoded instead of skipping it.")
     options = parser.parse_args(args)
 
     spec = DatasetSpec(
         name=options.dataset, root=options.root, load_size=options.load_size, num_images=options.num_images,
-        seed=options.seed, split=options.split, crop=not options.no_crop, captions_dir=options.captions_dir,
+        seed=options.seed, crop=not options.no_crop, captions_dir=options.captions_dir,
     )
     spec.validate()
     folder = prepare_images(spec, options.out, strict=options.strict)
-    embeddings = prepare_embeddings(folder, options.out, options.encoder, None, options.pooling)
+    embeddings = prepare_embeddings(folder, options.out, options.encoder, None, options.pooling, root=options.root)
     print(f"Prepared {options.dataset}: images in {folder / 'images'}, caption embeddings in {embeddings}")
 
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["WANDB_MODE"] = "offline"
@@ -39,6 +41,33 @@ def real_oxford() -> Path:
     if not (folder / "imagelabels.mat").is_file():
         pytest.skip(f"real Oxford-102 files not found at {folder}")
     return folder
+
+
+REAL_CUB = REAL_DATA / "cub"
+CUB_METADATA = ("images.txt", "bounding_boxes.txt", "image_class_labels.txt", "train_test_split.txt", "classes.txt")
+
+
+@pytest.fixture(scope="module")
+def real_cub():
+    if not (REAL_CUB / "CUB_200_2011" / "images.txt").is_file():
+        pytest.skip(f"real CUB metadata not found at {REAL_CUB}")
+    return REAL_CUB
+
+
+@pytest.fixture
+def cub_tree(tmp_path, real_cub):
+    """A CUB root with the real CRLF metadata and tiny JPEGs for the first three images of two classes."""
+    cub = tmp_path / "CUB_200_2011"
+    cub.mkdir()
+    for name in CUB_METADATA:
+        shutil.copy(real_cub / "CUB_200_2011" / name, cub / name)
+    lines = (cub / "images.txt").read_text().splitlines()
+    chosen = [line.split()[1] for line in lines[:3]] + [line.split()[1] for line in lines[60:63]]
+    for relative in chosen:
+        path = cub / "images" / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (500, 400), (200, 30, 30)).save(path)
+    return tmp_path, chosen
 
 
 TINY = ["--model.ngf", "8", "--model.ndf", "8", "--data.num_images", "64", "--data.batch_size", "16"]

@@ -1,6 +1,5 @@
 """Tests of the CUB-200-2011 reader on the real metadata and on small trees in the official layout."""
 
-import shutil
 
 import pytest
 from PIL import Image
@@ -8,33 +7,12 @@ from PIL import Image
 from t2i.data.cub import ZERO_SHOT_TEST_CLASSES, find_cub_folder, load_cub, square_box
 from t2i.data.legacy import read_class_info
 from t2i.errors import DatasetError
-from tests.conftest import REAL_DATA
 
-REAL_CUB = REAL_DATA / "cub"
-METADATA = ("images.txt", "bounding_boxes.txt", "image_class_labels.txt", "train_test_split.txt", "classes.txt")
-
-
-@pytest.fixture(scope="module")
-def real_cub():
-    if not (REAL_CUB / "CUB_200_2011" / "images.txt").is_file():
-        pytest.skip(f"real CUB metadata not found at {REAL_CUB}")
-    return REAL_CUB
 
 
 @pytest.fixture
-def tree(tmp_path, real_cub):
-    """A CUB root with the real CRLF metadata and tiny JPEGs for the first three images of two classes."""
-    cub = tmp_path / "CUB_200_2011"
-    cub.mkdir()
-    for name in METADATA:
-        shutil.copy(real_cub / "CUB_200_2011" / name, cub / name)
-    lines = (cub / "images.txt").read_text().splitlines()
-    chosen = [line.split()[1] for line in lines[:3]] + [line.split()[1] for line in lines[60:63]]
-    for relative in chosen:
-        path = cub / "images" / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        Image.new("RGB", (500, 400), (200, 30, 30)).save(path)
-    return tmp_path, chosen
+def tree(cub_tree):
+    return cub_tree
 
 
 def test_real_zero_shot_list_matches_stackgan(real_cub):

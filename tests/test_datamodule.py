@@ -3,7 +3,7 @@
 import torch
 
 from t2i.data.datamodule import CaptionedImages, TextImageDataModule
-from t2i.data.prepare import PreparedDataset
+from t2i.data.prepared import PreparedDataset
 
 
 def _prepared(labels, counts, size=6, dim=3) -> PreparedDataset:

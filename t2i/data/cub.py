@@ -130,8 +130,8 @@ def load_cub(
     class_folders = [classes[class_id][0] for class_id in sorted(classes)]
     class_names = [folder.split(".", 1)[-1].replace("_", " ") for folder in class_folders]
     boxes = _read_table(cub / "bounding_boxes.txt") if (cub / "bounding_boxes.txt").is_file() else {}
-    is_train = _read_table(cub / "train_test_split.txt") if split == "official" else {}
-    test_classes = zero_shot_test_classes(cub) if split == "zero-shot" else set()
+    is_train = _read_table(cub / "train_test_split.txt")
+    test_classes = zero_shot_test_classes(cub)
     captions_root = _find_captions_root(cub, captions_dir)
     if captions_root is None:
         logger.info(
@@ -142,9 +142,11 @@ def load_cub(
     records, missing_images, missing_captions, missing_boxes = [], [], [], 0
     for image_id, (relative,) in sorted(images.items()):
         class_id = int(labels[image_id][0])
-        if split == "official" and (is_train[image_id][0] == "1") != (part == "train"):
-            continue
-        if split == "zero-shot" and (class_id in test_classes) != (part == "test"):
+        subsets = {
+            "official": "train" if is_train[image_id][0] == "1" else "test",
+            "zero-shot": "test" if class_id in test_classes else "train",
+        }
+        if split != "all" and subsets.get(split) != part:
             continue
         path = cub / "images" / relative
         if not path.is_file():
@@ -163,7 +165,9 @@ def load_cub(
         if crop:
             crop_box = _crop_box(path, boxes.get(image_id))
             missing_boxes += image_id not in boxes
-        records.append(ImageRecord(key=stem, captions=captions, label=class_id - 1, path=path, crop_box=crop_box))
+        records.append(
+            ImageRecord(key=stem, captions=captions, label=class_id - 1, path=path, crop_box=crop_box, subsets=subsets)
+        )
 
     if missing_images:
         logger.warning(

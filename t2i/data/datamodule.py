@@ -9,7 +9,8 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from t2i.data.prepare import DatasetSpec, PreparedDataset, load_prepared, prepare_embeddings, prepare_images
+from t2i.data.prepare import DatasetSpec, prepare_images
+from t2i.data.prepared import PreparedDataset, load_prepared, prepare_embeddings
 from t2i.errors import DatasetError
 from t2i.images import from_uint8
 from t2i.models.blocks import check_image_size
@@ -149,7 +150,7 @@ class TextImageDataModule(L.LightningDataModule):
     def prepare_data(self) -> None:
         hp = self.hparams
         folder = prepare_images(self.spec, hp.cache_dir)
-        embeddings = prepare_embeddings(folder, hp.cache_dir, hp.encoder, hp.encoder_revision, hp.pooling)
+        embeddings = prepare_embeddings(folder, hp.cache_dir, hp.encoder, hp.encoder_revision, hp.pooling, root=hp.root)
         self.prepared_paths = (folder, embeddings)
 
     def setup(self, stage: str | None = None) -> None:
@@ -158,7 +159,7 @@ class TextImageDataModule(L.LightningDataModule):
         # Lightning runs prepare_data on one process only, so other processes of a distributed run find the caches here.
         if self.prepared_paths is None:
             self.prepare_data()
-        self.data = load_prepared(*self.prepared_paths)
+        self.data = load_prepared(*self.prepared_paths, split=self.spec.split, part="train")
         hp = self.hparams
         if len(self.data.images) < self.batch_size:
             raise DatasetError(
@@ -216,9 +217,28 @@ class TextImageDataModule(L.LightningDataModule):
         return captions
 
     def encode_captions(self, captions: list[str]) -> torch.Tensor:
-        """Encode captions through the on-disk embedding cache (the encoder loads only for unseen captions)."""
+        """Encode captions through the on-disk embedding cache (the encoder loads only for unseen captions).
+
+        With precomputed embeddings only the dataset's own captions have one, so they are looked up there.
+        """
         from t2i.text.cache import EmbeddingCache
+        from t2i.text.encoder import PRECOMPUTED
 
         hp = self.hparams
+        if hp.encoder == PRECOMPUTED:
+            return self._look_up_embeddings(captions)
         cache = EmbeddingCache(Path(hp.cache_dir) / "text-embeddings", hp.encoder, hp.encoder_revision, hp.pooling)
         return cache.encode(captions)
+
+    def _look_up_embeddings(self, captions: list[str]) -> torch.Tensor:
+        positions = {}
+        for image, (image_captions, count) in enumerate(zip(self.data.captions, self.data.caption_counts.tolist())):
+            for slot, caption in enumerate(image_captions[:count]):
+                positions.setdefault(caption, (image, slot))
+        missing = [caption for caption in captions if caption not in positions]
+        if missing:
+            raise DatasetError(
+                f"caption {missing[0]!r} has no precomputed embedding: with --data.encoder precomputed only the"
+                " dataset's own captions can be drawn"
+            )
+        return torch.stack([self.data.embeddings[positions[caption]] for caption in captions])

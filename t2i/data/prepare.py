@@ -12,9 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 from PIL import Image
-from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
 from t2i.data.records import ImageRecord
@@ -32,8 +30,11 @@ SPLITS = {
 # t2i's own class-disjoint split of Oxford-102, used when Reed et al.'s testclasses.txt is not in the
 # dataset folder: every fifth class (1-based) is held out, giving 82 training and 20 test classes.
 OXFORD_ZERO_SHOT_TEST_CLASSES = frozenset(range(5, 103, 5))
+# The splits whose parts every prepared cache stores, one column each, and the parts a split selects.
+STORED_SPLITS = ("official", "zero-shot")
+SPLIT_PARTS = {"train": ("train", "val"), "test": ("test",)}
 # Bump when the prepared layout or the image processing changes, so that old caches are not reused.
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 
 
 @dataclass
@@ -69,7 +70,7 @@ class DatasetSpec:
 
             settings.update(num_images=self.num_images, seed=self.seed, drawing=fingerprint())
         else:
-            settings.update(root=str(Path(self.root).resolve()), split=self.split)
+            settings.update(root=str(Path(self.root).resolve()))
             if self.captions_dir:
                 settings["captions_dir"] = str(Path(self.captions_dir).resolve())
             if self.name == "cub":
@@ -78,8 +79,8 @@ class DatasetSpec:
         return f"{self.name}-{self.load_size}px-{digest}"
 
 
-def load_records(spec: DatasetSpec) -> tuple[list[ImageRecord], list[str]]:
-    """Read the dataset's records and class names with its reader."""
+def read_dataset(spec: DatasetSpec) -> tuple[list[ImageRecord], list[str]]:
+    """Read every record of the dataset with its reader, each marked with its part of every split, and the class names."""
     spec.validate()
     if spec.name == "toy-flowers":
         from t2i.data.toy_flowers import ToyFlowers
@@ -93,19 +94,48 @@ def load_records(spec: DatasetSpec) -> tuple[list[ImageRecord], list[str]]:
     if spec.name == "cub":
         from t2i.data.cub import load_cub
 
-        return load_cub(spec.root, spec.captions_dir, crop=spec.crop, split=spec.split, part="train")
+        return load_cub(spec.root, spec.captions_dir, crop=spec.crop, split="all")
+    return _read_oxford102(spec)
+
+
+def _read_oxford102(spec: DatasetSpec) -> tuple[list[ImageRecord], list[str]]:
     from t2i.data.oxford102 import load_oxford102, load_oxford102_splits
 
     records, class_names = load_oxford102(spec.root, spec.captions_dir)
-    if spec.split == "official":
-        # Reed et al. and torchvision train on the official train and validation sets together.
-        splits = load_oxford102_splits(spec.root)
-        keep = splits["train"] | splits["val"]
-        records = [record for record in records if int(record.key.split("_")[-1]) in keep]
-    elif spec.split == "zero-shot":
-        test_classes = oxford_zero_shot_test_classes(spec.root)
-        records = [record for record in records if record.label + 1 not in test_classes]
+    test_classes = oxford_zero_shot_test_classes(spec.root)
+    try:
+        official = load_oxford102_splits(spec.root)
+    except DatasetError as error:
+        if spec.split == "official":
+            raise
+        logger.warning("The official split is not available, so only the others are prepared: %s", error)
+        official = {}
+    for record in records:
+        number = int(record.key.split("_")[-1])
+        record.subsets["zero-shot"] = "test" if record.label + 1 in test_classes else "train"
+        part = next((part for part, numbers in official.items() if number in numbers), None)
+        if part is not None:
+            record.subsets["official"] = part
     return records, class_names
+
+
+def in_split(subset: str, split: str, part: str) -> bool:
+    """Tell whether an image whose part of `split` is `subset` belongs to `part` ("train" or "test").
+
+    The training part of the official Oxford-102 split is its train and validation sets together, as in
+    Reed et al.'s code and torchvision. With split "all" every image is in the training part.
+    """
+    if part not in SPLIT_PARTS:
+        raise DatasetError(f"unknown split part {part!r}; choose one of {', '.join(SPLIT_PARTS)}")
+    if split == "all":
+        return part == "train"
+    return subset in SPLIT_PARTS[part]
+
+
+def load_records(spec: DatasetSpec, part: str = "train") -> tuple[list[ImageRecord], list[str]]:
+    """Read the records of one part of the split `spec.split`, and the class names."""
+    records, class_names = read_dataset(spec)
+    return [record for record in records if in_split(record.subsets.get(spec.split, ""), spec.split, part)], class_names
 
 
 def oxford_zero_shot_test_classes(root: str | Path) -> set[int]:
@@ -121,6 +151,10 @@ def oxford_zero_shot_test_classes(root: str | Path) -> set[int]:
         except ValueError as error:
             raise DatasetError(f"{path} must list class folders such as class_00001, but contains {line!r}") from error
     return classes
+
+
+def split_column(split: str) -> str:
+    return "split_" + split.replace("-", "_")
 
 
 def _atomic_replace_dir(tmp: Path, final: Path) -> None:
@@ -143,7 +177,7 @@ def prepare_images(spec: DatasetSpec, cache_dir: str | Path, strict: bool = Fals
         return folder
 
     start = time.perf_counter()
-    records, class_names = load_records(spec)
+    records, class_names = read_dataset(spec)
     if not records:
         raise DatasetError(f"dataset {spec.name!r} at {spec.root} has no usable images")
     size = spec.load_size
@@ -174,6 +208,7 @@ def prepare_images(spec: DatasetSpec, cache_dir: str | Path, strict: bool = Fals
             "image": datasets.Array3D(shape=(size, size, 3), dtype="uint8"),
             "captions": datasets.Sequence(datasets.Value("string")),
             "label": datasets.Value("int32"),
+            **{split_column(split): datasets.Value("string") for split in STORED_SPLITS},
         }
     )
     table = datasets.Dataset.from_dict(
@@ -182,6 +217,7 @@ def prepare_images(spec: DatasetSpec, cache_dir: str | Path, strict: bool = Fals
             "image": pixels,
             "captions": [record.captions for record in records],
             "label": [record.label for record in records],
+            **{split_column(split): [record.subsets.get(split, "") for record in records] for split in STORED_SPLITS},
         },
         features=features,
     )
@@ -196,63 +232,3 @@ def prepare_images(spec: DatasetSpec, cache_dir: str | Path, strict: bool = Fals
         time.perf_counter() - start, folder, len(skipped),
     )
     return folder
-
-
-@dataclass
-class PreparedDataset:
-    """A prepared dataset in memory: uint8 images [N, 3, L, L] and caption embeddings [N, C, D]."""
-
-    images: torch.Tensor
-    embeddings: torch.Tensor
-    caption_counts: torch.Tensor
-    labels: torch.Tensor
-    captions: list[list[str]]
-    keys: list[str]
-    class_names: list[str]
-
-
-def prepare_embeddings(folder: Path, cache_dir: str | Path, name: str, revision: str | None, pooling: str) -> Path:
-    """Write the dataset's caption embeddings [images, captions, dim] for one text encoder, unless present."""
-    import datasets
-
-    from t2i.text.cache import EmbeddingCache
-    from t2i.text.encoder import encoder_cache_key
-
-    path = folder / "embeddings" / f"{encoder_cache_key(name, revision, pooling)}.safetensors"
-    if path.exists():
-        logger.info("Caption embeddings %s already prepared; nothing to do", path)
-        return path
-
-    captions = datasets.load_from_disk(str(folder / "images"))["captions"]
-    counts = torch.tensor([len(image_captions) for image_captions in captions])
-    flat = [caption for image_captions in captions for caption in image_captions]
-    cache = EmbeddingCache(Path(cache_dir) / "text-embeddings", name=name, revision=revision, pooling=pooling)
-    flat_embeddings = cache.encode(flat)
-    embeddings = torch.zeros(len(captions), int(counts.max()), flat_embeddings.shape[1], dtype=torch.float16)
-    offsets = torch.cat([torch.zeros(1, dtype=torch.long), counts.cumsum(0)])
-    for index, count in enumerate(counts.tolist()):
-        embeddings[index, :count] = flat_embeddings[offsets[index] : offsets[index] + count]
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.stem}.tmp-{os.getpid()}.safetensors")
-    save_file({"embeddings": embeddings.contiguous(), "caption_counts": counts}, str(tmp))
-    os.replace(tmp, path)
-    return path
-
-
-def load_prepared(folder: Path, embeddings_path: Path) -> PreparedDataset:
-    """Load a prepared image cache and its caption embeddings into memory."""
-    import datasets
-
-    table = datasets.load_from_disk(str(folder / "images"))
-    images = torch.from_numpy(np.ascontiguousarray(table.with_format("numpy")["image"])).permute(0, 3, 1, 2)
-    tensors = load_file(str(embeddings_path))
-    return PreparedDataset(
-        images=images.contiguous(),
-        embeddings=tensors["embeddings"].float(),
-        caption_counts=tensors["caption_counts"],
-        labels=torch.tensor(table["label"], dtype=torch.long),
-        captions=table["captions"],
-        keys=table["key"],
-        class_names=json.loads((folder / "classes.json").read_text()),
-    )

@@ -14,7 +14,8 @@ class ImageRecord:
 
     `label` is the class id (0-based) or -1 when the dataset has no classes. `key` is a stable,
     unique id inside the dataset (the image file's stem for file-based datasets). `crop_box`, when
-    set, is the (left, top, right, bottom) pixel box cut out of the image before resizing.
+    set, is the (left, top, right, bottom) pixel box cut out of the image before resizing. `subsets`
+    maps a split name ("official", "zero-shot") to the image's part of it ("train", "val" or "test").
     """
 
     key: str
@@ -23,6 +24,7 @@ class ImageRecord:
     path: Path | None = None
     image: Image.Image | None = field(default=None, repr=False)
     crop_box: tuple[int, int, int, int] | None = None
+    subsets: dict[str, str] = field(default_factory=dict)
 
     def load_image(self) -> Image.Image:
         """Return the image as RGB, decoding the file when the record has a path."""

@@ -29,6 +29,11 @@ PROGRESS_MIN_TEXTS = 1000  # encode() shows a progress bar for more texts than t
 
 _LOAD_ERRORS = (OSError, EntryNotFoundError, HFValidationError)
 
+# The encoder name that trains on StackGAN's char-CNN-RNN embeddings read from the dataset folder.
+# That encoder (Reed et al. 2016) gives 1,024 numbers per caption and is not available as a model here.
+PRECOMPUTED = "precomputed"
+PRECOMPUTED_DIM = 1024
+
 
 def resolve_encoder_path(name: str) -> str:
     """Return a local folder for `name` if there is one, else `name` unchanged as a Hub id.
@@ -147,6 +152,8 @@ def _embedding_dim(config: PretrainedConfig, pooling: str) -> int:
 
 def embedding_dim_for(name: str = DEFAULT_ENCODER, revision: str | None = None, pooling: str = "auto") -> int:
     """Return the embedding size of an encoder by reading only its configs, without loading weights."""
+    if name == PRECOMPUTED:
+        return PRECOMPUTED_DIM
     config = _load_config(name, revision)
     return _embedding_dim(config, _resolve_pooling(name, revision, pooling, config))
 
@@ -158,6 +165,8 @@ def encoder_cache_key(name: str = DEFAULT_ENCODER, revision: str | None = None, 
     folders, the bytes of config.json.
     NOTE: the key does not hash the weights, so a fine-tuned folder that keeps its config.json shares the key.
     """
+    if name == PRECOMPUTED:
+        return "precomputed-char-cnn-rnn"
     config = _load_config(name, revision)
     resolved_pooling = _resolve_pooling(name, revision, pooling, config)
     canonical_name = DEFAULT_ENCODER if name in DEFAULT_ENCODER_ALIASES else name
@@ -184,6 +193,11 @@ class TextEncoder:
         device: str | torch.device = "cpu",
         max_length: int | None = None,
     ) -> None:
+        if name == PRECOMPUTED:
+            raise ModelNotFoundError(
+                "the 'precomputed' encoder has no model: it reads StackGAN's char-CNN-RNN embeddings of the dataset's"
+                " own captions, so new text cannot be encoded; train with a Hugging Face encoder to use free text"
+            )
         self.name = name
         self.revision = revision
         self.path = resolve_encoder_path(name)

@@ -1,0 +1,120 @@
+"""The prepared cache in use: caption embeddings for one text encoder, and loading a split into memory."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from t2i.data.prepare import in_split, split_column
+from t2i.errors import DatasetError
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class PreparedDataset:
+    """A prepared dataset in memory: uint8 images [N, 3, L, L] and caption embeddings [N, C, D]."""
+
+    images: torch.Tensor
+    embeddings: torch.Tensor
+    caption_counts: torch.Tensor
+    labels: torch.Tensor
+    captions: list[list[str]]
+    keys: list[str]
+    class_names: list[str]
+
+
+def prepare_embeddings(
+    folder: Path, cache_dir: str | Path, name: str, revision: str | None, pooling: str, root: str | None = None
+) -> Path:
+    """Write the dataset's caption embeddings [images, captions, dim] for one text encoder, unless present.
+
+    With the "precomputed" encoder the embeddings are StackGAN's char-CNN-RNN pickles found near `root`.
+    """
+    import datasets
+
+    from t2i.text.encoder import PRECOMPUTED, encoder_cache_key
+
+    path = folder / "embeddings" / f"{encoder_cache_key(name, revision, pooling)}.safetensors"
+    if path.exists():
+        logger.info("Caption embeddings %s already prepared; nothing to do", path)
+        return path
+
+    table = datasets.load_from_disk(str(folder / "images"))
+    if name == PRECOMPUTED:
+        from t2i.text.precomputed import precomputed_embeddings
+
+        if root is None:
+            raise DatasetError("the 'precomputed' encoder reads its embeddings from the dataset root; pass --data.root")
+        embeddings, counts = precomputed_embeddings(root, table["key"])
+    else:
+        embeddings, counts = _encode_captions(table["captions"], cache_dir, name, revision, pooling)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.stem}.tmp-{os.getpid()}.safetensors")
+    save_file({"embeddings": embeddings.contiguous(), "caption_counts": counts}, str(tmp))
+    os.replace(tmp, path)
+    return path
+
+
+def _encode_captions(
+    captions: list[list[str]], cache_dir: str | Path, name: str, revision: str | None, pooling: str
+) -> tuple[torch.Tensor, torch.Tensor]:
+    from t2i.text.cache import EmbeddingCache
+
+    counts = torch.tensor([len(image_captions) for image_captions in captions])
+    flat = [caption for image_captions in captions for caption in image_captions]
+    cache = EmbeddingCache(Path(cache_dir) / "text-embeddings", name=name, revision=revision, pooling=pooling)
+    flat_embeddings = cache.encode(flat)
+    embeddings = torch.zeros(len(captions), int(counts.max()), flat_embeddings.shape[1], dtype=torch.float16)
+    offsets = torch.cat([torch.zeros(1, dtype=torch.long), counts.cumsum(0)])
+    for index, count in enumerate(counts.tolist()):
+        embeddings[index, :count] = flat_embeddings[offsets[index] : offsets[index] + count]
+    return embeddings, counts
+
+
+def load_prepared(folder: Path, embeddings_path: Path, split: str = "all", part: str = "train") -> PreparedDataset:
+    """Load one part of a split of a prepared image cache, with its caption embeddings, into memory.
+
+    Images without any caption embedding (possible with precomputed embeddings) are left out with a warning.
+    """
+    import datasets
+
+    table = datasets.load_from_disk(str(folder / "images"))
+    tensors = load_file(str(embeddings_path))
+    counts = tensors["caption_counts"]
+    if split == "all":
+        selected = torch.full((len(table),), in_split("", split, part))
+    else:
+        column = split_column(split)
+        if column not in table.column_names or not any(table[column]):
+            raise DatasetError(
+                f"the prepared cache {folder} has no {split!r} split because its split files were missing when it was"
+                f" prepared; delete that folder and run t2i prepare again with the split files in place"
+            )
+        selected = torch.tensor([in_split(subset, split, part) for subset in table[column]])
+    without_embeddings = int((selected & (counts == 0)).sum())
+    if without_embeddings:
+        logger.warning("Left out %d images that have no caption embedding in %s", without_embeddings, embeddings_path)
+    indices = torch.nonzero(selected & (counts > 0)).flatten()
+    if len(indices) == 0:
+        raise DatasetError(f"no image of the {part} part of split {split!r} in {folder} has a caption embedding")
+
+    # Arrow reads a contiguous table faster than one behind an index mapping, so select only when needed.
+    rows = table if len(indices) == len(table) else table.select(indices.tolist())
+    images = torch.from_numpy(np.ascontiguousarray(rows.with_format("numpy")["image"])).permute(0, 3, 1, 2)
+    return PreparedDataset(
+        images=images.contiguous(),
+        embeddings=tensors["embeddings"][indices].float(),
+        caption_counts=counts[indices],
+        labels=torch.tensor(rows["label"], dtype=torch.long),
+        captions=rows["captions"],
+        keys=rows["key"],
+        class_names=json.loads((folder / "classes.json").read_text()),
+    )
