@@ -73,6 +73,12 @@ def _generate_parser() -> argparse.ArgumentParser:
     parser.add_argument("captions", nargs="*", help="Captions to draw, one image row each.")
     parser.add_argument("--model", required=True, help="A checkpoint written by `t2i fit` (for example runs/toy-flowers/checkpoints/last.ckpt).")
     parser.add_argument("--prompts-file", type=Path, help="A text file with one caption a line, added to the captions.")
+    parser.add_argument("--hf-split", default="train", help="huggingface: the dataset split to read.")
+    parser.add_argument("--image-column", help="huggingface: the image column (default: the one Image column).")
+    parser.add_argument(
+        "--caption-column", help="huggingface: the caption column (default: the first of captions, caption, text, ...)."
+    )
+    parser.add_argument("--label-column", help="huggingface: the class column (default: a ClassLabel column if any).")
     parser.add_argument("--num-images", type=int, default=4, help="Images per caption.")
     parser.add_argument("--seed", type=int, default=0, help="Seed of the noise vectors; the same seed gives the same pixels.")
     parser.add_argument("--out", type=Path, default=Path("outputs"), help="Folder for the PNG files and grid.png.")
@@ -124,11 +130,19 @@ def run_prepare(args: list[str]) -> None:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("dataset", choices=DATASETS, help="Dataset to prepare.")
-    parser.add_argument("--root", help="Dataset folder (not needed for toy-flowers).")
+    parser.add_argument(
+        "--root", help="Dataset folder (not needed for toy-flowers); for huggingface a save_to_disk folder or a Hub id."
+    )
     parser.add_argument("--out", default="data/cache", help="Cache folder; pass the same one to `t2i fit` as --data.cache_dir.")
     parser.add_argument("--load-size", type=int, default=76, help="Side in pixels the images are stored at (76 for 64-pixel training).")
     parser.add_argument("--no-crop", action="store_true", help="CUB: keep whole images instead of cropping around the bird.")
     parser.add_argument("--captions-dir", help="Folder with Reed et al.'s text_c10 class folders, when not inside --root.")
+    parser.add_argument("--hf-split", default="train", help="huggingface: the dataset split to read.")
+    parser.add_argument("--image-column", help="huggingface: the image column (default: the one Image column).")
+    parser.add_argument(
+        "--caption-column", help="huggingface: the caption column (default: the first of captions, caption, text, ...)."
+    )
+    parser.add_argument("--label-column", help="huggingface: the class column (default: a ClassLabel column if any).")
     parser.add_argument("--num-images", type=int, default=4000, help="toy-flowers: number of flowers to draw.")
     parser.add_argument("--seed", type=int, default=0, help="toy-flowers: seed of the drawing.")
     parser.add_argument(
@@ -142,7 +156,8 @@ def run_prepare(args: list[str]) -> None:
 
     spec = DatasetSpec(
         name=options.dataset, root=options.root, load_size=options.load_size, num_images=options.num_images,
-        seed=options.seed, crop=not options.no_crop, captions_dir=options.captions_dir,
+        seed=options.seed, crop=not options.no_crop, captions_dir=options.captions_dir, hf_split=options.hf_split,
+        image_column=options.image_column, caption_column=options.caption_column, label_column=options.label_column,
     )
     spec.validate()
     folder = prepare_images(spec, options.out, strict=options.strict)

@@ -83,14 +83,20 @@ class TextImageDataModule(L.LightningDataModule):
     """Prepare a dataset on first use and serve GAN-CLS batches, cropped and flipped on the batch's device.
 
     Args:
-        dataset: Dataset name: "toy-flowers" (procedural, no download), "oxford102", "cub" or "folder"
-            (your images, each with a caption file of the same name, classes from sub-folder names).
-        root: Dataset folder; not needed for toy-flowers.
+        dataset: Dataset name: "toy-flowers" (procedural, no download), "oxford102", "cub", "folder"
+            (your images, each with a caption file of the same name, classes from sub-folder names) or
+            "huggingface" (a `datasets` dataset with an image column and a caption column).
+        root: Dataset folder, or for "huggingface" a save_to_disk folder or a Hub dataset id; not needed for toy-flowers.
         split: Which images to train on: "all"; "official" (Oxford-102 train and validation sets from
             setid.mat, CUB train_test_split.txt); "zero-shot" (the training classes of a class-disjoint
             split: CUB 150 of 200, Oxford-102 82 of 102).
         crop: CUB only: cut each image to the square of 1.5 times its bounding box, as StackGAN does.
         captions_dir: Folder with Reed et al.'s text_c10 class folders, when it is not inside root.
+        hf_split: "huggingface" only: the dataset split to read, such as "train".
+        image_column: "huggingface" only: the image column; None picks the one `datasets.Image` column.
+        caption_column: "huggingface" only: the caption column (a string or a list of strings a row); None
+            picks the first of captions, caption, text, texts, sentences and description.
+        label_column: "huggingface" only: the class column; None picks a `datasets.ClassLabel` column if any.
         image_size: Training image side in pixels (32 or 64).
         load_size: Side images are stored at before the random crop; default image_size * 76 / 64 as in Reed et al.
         batch_size: Images per batch.
@@ -111,6 +117,10 @@ class TextImageDataModule(L.LightningDataModule):
         split: str = "all",
         crop: bool = True,
         captions_dir: str | None = None,
+        hf_split: str = "train",
+        image_column: str | None = None,
+        caption_column: str | None = None,
+        label_column: str | None = None,
         image_size: int = 64,
         load_size: int | None = None,
         batch_size: int = 64,
@@ -135,7 +145,8 @@ class TextImageDataModule(L.LightningDataModule):
         self.save_hyperparameters()
         self.spec = DatasetSpec(
             name=dataset, root=root, load_size=load_size, num_images=num_images, seed=seed, split=split, crop=crop,
-            captions_dir=captions_dir,
+            captions_dir=captions_dir, hf_split=hf_split, image_column=image_column, caption_column=caption_column,
+            label_column=label_column,
         )
         self.spec.validate()
         self.dataset_name = dataset

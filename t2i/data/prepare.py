@@ -20,12 +20,13 @@ from t2i.errors import DatasetError
 
 logger = logging.getLogger(__name__)
 
-DATASETS = ("toy-flowers", "oxford102", "cub", "folder")
+DATASETS = ("toy-flowers", "oxford102", "cub", "folder", "huggingface")
 SPLITS = {
     "toy-flowers": ("all",),
     "oxford102": ("all", "official", "zero-shot"),
     "cub": ("all", "official", "zero-shot"),
     "folder": ("all",),
+    "huggingface": ("all",),
 }
 # t2i's own class-disjoint split of Oxford-102, used when Reed et al.'s testclasses.txt is not in the
 # dataset folder: every fifth class (1-based) is held out, giving 82 training and 20 test classes.
@@ -49,6 +50,10 @@ class DatasetSpec:
     split: str = "all"
     crop: bool = True
     captions_dir: str | None = None
+    hf_split: str = "train"
+    image_column: str | None = None
+    caption_column: str | None = None
+    label_column: str | None = None
 
     def validate(self) -> None:
         if self.name not in DATASETS:
@@ -58,7 +63,10 @@ class DatasetSpec:
                 f"split {self.split!r} is not available for {self.name}; choose one of {', '.join(SPLITS[self.name])}"
             )
         if self.name != "toy-flowers" and not self.root:
-            raise DatasetError(f"dataset {self.name!r} needs a root folder: pass --data.root PATH")
+            raise DatasetError(
+                f"dataset {self.name!r} needs a root: pass --data.root PATH"
+                + (" (a save_to_disk folder or a Hub dataset id)" if self.name == "huggingface" else "")
+            )
         if self.load_size < 16:
             raise DatasetError(f"load_size must be at least 16 pixels, got {self.load_size}")
 
@@ -69,6 +77,12 @@ class DatasetSpec:
             from t2i.data.toy_flowers import fingerprint
 
             settings.update(num_images=self.num_images, seed=self.seed, drawing=fingerprint())
+        elif self.name == "huggingface":
+            source = str(Path(self.root).resolve()) if Path(self.root).exists() else self.root
+            settings.update(
+                root=source, hf_split=self.hf_split, image_column=self.image_column,
+                caption_column=self.caption_column, label_column=self.label_column,
+            )
         else:
             settings.update(root=str(Path(self.root).resolve()))
             if self.captions_dir:
@@ -91,6 +105,10 @@ def read_dataset(spec: DatasetSpec) -> tuple[list[ImageRecord], list[str]]:
         from t2i.data.folder import load_folder
 
         return load_folder(spec.root)
+    if spec.name == "huggingface":
+        from t2i.data.hf_dataset import load_hf_dataset
+
+        return load_hf_dataset(spec.root, spec.hf_split, spec.image_column, spec.caption_column, spec.label_column)
     if spec.name == "cub":
         from t2i.data.cub import load_cub
 
@@ -120,7 +138,7 @@ def _read_oxford102(spec: DatasetSpec) -> tuple[list[ImageRecord], list[str]]:
 
 
 def in_split(subset: str, split: str, part: str) -> bool:
-    """Tell whether an image whose part of `split` is `subset` belongs to `part` ("train" or "test").
+    """Return whether an image whose part of `split` is `subset` belongs to `part` ("train" or "test").
 
     The training part of the official Oxford-102 split is its train and validation sets together, as in
     Reed et al.'s code and torchvision. With split "all" every image is in the training part.

@@ -20,8 +20,8 @@ from t2i.text.encoder import PRECOMPUTED_DIM
 logger = logging.getLogger(__name__)
 
 EMBEDDINGS_FILE = "char-CNN-RNN-embeddings.pickle"
-# Where StackGAN's folders sit relative to the dataset root: beside CUB_200_2011/ or jpg/, or in its
-# data folder (birds/ or flowers/).
+# Folders searched for StackGAN's train/ and test/, relative to the dataset root: the root itself (beside
+# CUB_200_2011/ or jpg/), StackGAN's data folders birds/ and flowers/, and the root's parent.
 SEARCH_FOLDERS = (".", "birds", "flowers", "..")
 
 
@@ -55,7 +55,8 @@ def read_embedding_file(filenames_path: Path, embeddings_path: Path) -> dict[str
         raise DatasetError(f"{embeddings_path} must hold one numeric array per image: {error}") from error
     if len(arrays) != len(keys):
         raise DatasetError(
-            f"{embeddings_path} holds {len(arrays)} images but {filenames_path} lists {len(keys)}; they must come in pairs"
+            f"{embeddings_path} holds {len(arrays)} images but {filenames_path} lists {len(keys)}; the two files must"
+            " list the same images in the same order"
         )
     for key, array in zip(keys, arrays):
         if array.ndim != 2 or array.shape[1] != PRECOMPUTED_DIM:
