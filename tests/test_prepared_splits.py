@@ -88,3 +88,14 @@ def test_real_oxford_official_test_part(real_oxford, tmp_path):
     test_numbers = load_oxford102_splits(real_oxford)["test"]
     for key, part in zip(table["key"], table["split_official"]):
         assert (part == "test") == (int(key.split("_")[-1]) in test_numbers), key
+
+
+def test_images_match_datasets_decoding(prepared_cub):
+    import numpy as np
+
+    _, folder, embeddings = prepared_cub
+    table = datasets.load_from_disk(str(folder / "images"))
+    test = load_prepared(folder, embeddings, split="zero-shot", part="test")
+    rows = [table["key"][:].index(key) for key in test.keys]
+    expected = np.stack([np.asarray(table[row]["image"], dtype=np.uint8) for row in rows])
+    assert np.array_equal(test.images.permute(0, 2, 3, 1).numpy(), expected)
