@@ -10,7 +10,10 @@ from t2i.cli import main
 from tests.conftest import CONFIGS
 
 
-def test_fit_on_real_oxford_images(tmp_path, cache_dir, real_oxford):
+def test_fit_on_real_oxford_images(tmp_path, cache_dir, real_oxford, caplog):
+    """`t2i prepare` first, then `t2i fit` trains on that cache without preparing again."""
+    assert main(["prepare", "oxford102", "--root", str(real_oxford), "--out", str(cache_dir)]) == 0
+    caplog.clear()
     previous = os.getcwd()
     os.chdir(tmp_path)
     try:
@@ -22,6 +25,8 @@ def test_fit_on_real_oxford_images(tmp_path, cache_dir, real_oxford):
     finally:
         os.chdir(previous)
     assert code == 0
+    assert "Image cache" in caplog.text
+    assert "already prepared; nothing to do" in caplog.text
     folder = tmp_path / "runs" / "oxford102"
     checkpoint = torch.load(folder / "checkpoints" / "last.ckpt", weights_only=True)
     # 191 images in batches of 32 with the last partial batch dropped: 5 batches in the epoch.
@@ -72,3 +77,11 @@ def test_zero_shot_reads_reed_testclasses(real_oxford, tmp_path):
 
     (tmp_path / "testclasses.txt").write_text("class_00001\nclass_00017\n")
     assert oxford_zero_shot_test_classes(tmp_path) == {1, 17}
+
+
+def test_prepare_wrong_root_one_error(tmp_path, capsys, caplog):
+    (tmp_path / "photos").mkdir()
+    assert main(["prepare", "oxford102", "--root", str(tmp_path)]) == 1
+    assert "expected a folder that contains jpg/ and imagelabels.mat" in caplog.text
+    assert "photos/" in caplog.text
+    assert "Traceback" not in capsys.readouterr().err
