@@ -2,12 +2,18 @@
 
 Usage:
     python scripts/bench.py prepare [--oxford-root PATH] [--cache-images 10000] [--repeats 5] [--out FILE]
+    python scripts/bench.py generate [--model FOLDER] [--repeats 5] [--out FILE]
 
 `prepare` measures:
   - prepare throughput: `prepare_images` on real JPEGs (the Oxford-102 images under --oxford-root,
     by default ../shared/data/real/oxford102) resized to 76 pixels, in images per second;
   - the time to load a prepared cache of --cache-images toy flowers at 76 pixels with caption
     embeddings [images, 10, 384] in float16, as `t2i fit` loads it before its first batch.
+`generate` measures, for a model folder (by default an untrained generator of Reed et al.'s size:
+64 pixels, ngf 128, with the default MiniLM text encoder; the weights' values do not change the time):
+  - a new process to the first saved image, for `t2i generate` and for `t2i.generate()`;
+  - one image with its text encoding in a warm pipeline (median of 50 calls);
+  - a batch of 64 images from 64 different captions, text encoding included, in a warm pipeline.
 Each figure is the median of --repeats runs; the page cache is warm after the first load.
 """
 
@@ -18,6 +24,8 @@ import json
 import logging
 import platform
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -101,6 +109,76 @@ def run_prepare(options: argparse.Namespace) -> dict:
     return results
 
 
+PROMPT = "this flower has five pink petals and a yellow center"
+
+
+def reed_size_model(folder: Path) -> Path:
+    """Write an untrained generator of Reed et al.'s size with the default text encoder as a model folder."""
+    from t2i.models.generator import Generator
+    from t2i.pipeline import Text2ImagePipeline
+    from t2i.text.encoder import DEFAULT_ENCODER
+
+    generator = Generator(embedding_dim=384, noise_dim=100, projection_dim=128, ngf=128, image_size=64)
+    config = {
+        "generator": {"embedding_dim": 384, "noise_dim": 100, "projection_dim": 128, "ngf": 128, "image_size": 64},
+        "text_encoder": {"name": DEFAULT_ENCODER, "revision": None, "pooling": "auto"},
+        "training": {"dataset": None, "batches_trained": 0},
+    }
+    return Text2ImagePipeline(generator, config).save_pretrained(folder)
+
+
+def time_command(command: list[str], repeats: int) -> list[float]:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        subprocess.run(command, check=True, capture_output=True)
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def bench_generate(model: Path, repeats: int) -> dict:
+    from t2i.pipeline import Text2ImagePipeline
+
+    with tempfile.TemporaryDirectory() as out:
+        cli = [str(Path(sys.executable).with_name("t2i")), "generate", PROMPT, "--model", str(model),
+               "--num-images", "1", "--out", out]
+        cli_times = time_command(cli, repeats)
+        code = f"import t2i; t2i.generate({PROMPT!r}, model={str(model)!r}, num_images=1)[0].save({out + '/one.png'!r})"
+        python_times = time_command([sys.executable, "-c", code], repeats)
+
+    pipe = Text2ImagePipeline.from_pretrained(model)
+    captions = [f"{PROMPT} number {index}" for index in range(64)]
+    pipe(captions, seed=0)
+    single = []
+    for index in range(50):
+        start = time.perf_counter()
+        pipe(captions[index], seed=index)
+        single.append(time.perf_counter() - start)
+    batch = []
+    for index in range(repeats):
+        start = time.perf_counter()
+        pipe(captions, seed=index)
+        batch.append(time.perf_counter() - start)
+    return {
+        "model": str(model),
+        "cli_first_image_seconds_median": statistics.median(cli_times),
+        "cli_runs": cli_times,
+        "python_first_image_seconds_median": statistics.median(python_times),
+        "python_runs": python_times,
+        "warm_single_image_ms_median": 1000 * statistics.median(single),
+        "warm_batch_64_seconds_median": statistics.median(batch),
+        "batch_runs": batch,
+    }
+
+
+def run_generate(options: argparse.Namespace) -> dict:
+    results = {"machine": machine()}
+    with tempfile.TemporaryDirectory() as folder:
+        model = options.model or reed_size_model(Path(folder) / "reed-size")
+        results["generate"] = bench_generate(model, options.repeats)
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -109,10 +187,14 @@ def main() -> None:
     prepare.add_argument("--cache-images", type=int, default=10_000, help="Images in the cache whose load is timed.")
     prepare.add_argument("--repeats", type=int, default=5, help="Runs per figure; the median is reported.")
     prepare.add_argument("--out", type=Path, help="Also write the results as JSON to this file.")
+    generate = commands.add_parser("generate", help="Time to the first image, and warm single and batch generation.")
+    generate.add_argument("--model", type=Path, help="Model folder; default: an untrained generator of Reed et al.'s size.")
+    generate.add_argument("--repeats", type=int, default=5, help="Runs per figure; the median is reported.")
+    generate.add_argument("--out", type=Path, help="Also write the results as JSON to this file.")
     options = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
-    results = run_prepare(options)
+    results = run_prepare(options) if options.command == "prepare" else run_generate(options)
     text = json.dumps(results, indent=2)
     if options.out is not None:
         options.out.write_text(text + "\n")

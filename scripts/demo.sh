@@ -24,6 +24,9 @@ CHECKPOINT="$RUN/checkpoints/last.ckpt"
     "a red flower with a white center" \
     --model "$CHECKPOINT" --num-images 8 --seed 0 --out "$RUN/generated"
 .venv/bin/t2i evaluate --model "$CHECKPOINT" --num-samples 200 --seed 0 --out "$RUN/evaluation.json"
+.venv/bin/t2i export --ckpt "$CHECKPOINT" --out "$RUN/model" --metrics "$RUN/evaluation.json"
+.venv/bin/t2i generate "a red flower with a white center" "a blue flower with a yellow center" \
+    --interpolate --steps 8 --seed 0 --model "$RUN/model" --out "$RUN/interpolation"
 
 WANDB_RUN=$(ls -d "$RUN"/wandb/*run-* 2>/dev/null | tail -n 1)
 cat <<SUMMARY
@@ -33,7 +36,9 @@ Done.
   Checkpoint:                   $CHECKPOINT
   Generated images:             $RUN/generated/ (grid.png has one row per caption)
   Colour accuracy report:       $RUN/evaluation.json
+  Exported model:               $RUN/model/ (model card in README.md there)
+  Interpolation strip:          $RUN/interpolation/interpolation.png
   W&B run:                      ${WANDB_RUN:-none} (offline runs upload with: .venv/bin/wandb sync ${WANDB_RUN:-RUN_FOLDER})
 Try it in Python:
-  .venv/bin/python -c "import t2i; t2i.generate('a flower with pink petals and a yellow center', model='$CHECKPOINT')[0].save('flower.png')"
+  .venv/bin/python -c "import t2i; t2i.generate('a flower with pink petals and a yellow center', model='$RUN/model')[0].save('flower.png')"
 SUMMARY

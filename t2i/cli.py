@@ -1,4 +1,4 @@
-"""The `t2i` command: `fit` (LightningCLI), `generate` and `evaluate`.
+"""The `t2i` command: `fit` (LightningCLI), `prepare`, `generate`, `export` and `evaluate`.
 
 Examples:
     t2i fit --config configs/toy-flowers.yaml
@@ -6,6 +6,8 @@ Examples:
     t2i fit --config configs/toy-flowers.yaml --ckpt_path last
     t2i prepare oxford102 --root PATH/TO/oxford102
     t2i generate "this flower has five pink petals and a yellow center" --model runs/toy-flowers/checkpoints/last.ckpt
+    t2i export --ckpt runs/toy-flowers/checkpoints/last.ckpt --out models/toy-flowers
+    t2i generate "a red flower" "a blue flower" --interpolate --model models/toy-flowers
     t2i evaluate --model runs/toy-flowers/checkpoints/last.ckpt --num-samples 200
 """
 
@@ -22,7 +24,7 @@ from t2i.errors import T2IError
 
 logger = logging.getLogger("t2i")
 
-COMMANDS = ("fit", "prepare", "generate", "evaluate")
+COMMANDS = ("fit", "prepare", "generate", "export", "evaluate")
 
 
 def _configure_logging() -> None:
@@ -71,22 +73,25 @@ def _generate_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("captions", nargs="*", help="Captions to draw, one image row each.")
-    parser.add_argument("--model", required=True, help="A checkpoint written by `t2i fit` (for example runs/toy-flowers/checkpoints/last.ckpt).")
-    parser.add_argument("--prompts-file", type=Path, help="A text file with one caption a line, added to the captions.")
-    parser.add_argument("--hf-split", default="train", help="huggingface: the dataset split to read.")
-    parser.add_argument("--image-column", help="huggingface: the image column (default: the one Image column).")
     parser.add_argument(
-        "--caption-column", help="huggingface: the caption column (default: the first of captions, caption, text, ...)."
+        "--model", required=True,
+        help="A folder written by `t2i export`, or a checkpoint written by `t2i fit` (such as runs/toy-flowers/checkpoints/last.ckpt).",
     )
-    parser.add_argument("--label-column", help="huggingface: the class column (default: a ClassLabel column if any).")
+    parser.add_argument("--prompts-file", type=Path, help="A text file with one caption a line, added to the captions.")
     parser.add_argument("--num-images", type=int, default=4, help="Images per caption.")
     parser.add_argument("--seed", type=int, default=0, help="Seed of the noise vectors; the same seed gives the same pixels.")
+    parser.add_argument("--batch-size", type=int, default=64, help="Images per generator pass.")
+    parser.add_argument(
+        "--interpolate", action="store_true",
+        help="Write a strip of --steps images moving from the first caption to the second, with one noise vector.",
+    )
+    parser.add_argument("--steps", type=int, default=8, help="Images in the --interpolate strip.")
     parser.add_argument("--out", type=Path, default=Path("outputs"), help="Folder for the PNG files and grid.png.")
     return parser
 
 
 def run_generate(args: list[str]) -> None:
-    """Write one PNG per generated image and a grid with one row per caption."""
+    """Write one PNG per generated image and a grid with one row per caption, or an interpolation strip."""
     options = _generate_parser().parse_args(args)
     captions = list(options.captions)
     if options.prompts_file is not None:
@@ -95,25 +100,48 @@ def run_generate(args: list[str]) -> None:
         captions += [line.strip() for line in options.prompts_file.read_text(encoding="utf-8").splitlines() if line.strip()]
     if not captions:
         raise T2IError("no captions given; pass captions as arguments or with --prompts-file FILE")
+    if options.interpolate and len(captions) != 2:
+        raise T2IError(f"--interpolate needs exactly two captions (start and end), got {len(captions)}")
 
-    import numpy as np
-    import torch
-    from PIL import Image
-    from torchvision.utils import make_grid
-
-    from t2i.images import from_uint8, to_hwc_uint8
+    from t2i.images import save_grid
     from t2i.pipeline import Text2ImagePipeline
 
-    pipe = Text2ImagePipeline.from_checkpoint(options.model)
-    images = pipe(captions, num_images_per_prompt=options.num_images, seed=options.seed)
+    pipe = Text2ImagePipeline.from_pretrained(options.model)
     options.out.mkdir(parents=True, exist_ok=True)
+    if options.interpolate:
+        path = options.out / "interpolation.png"
+        images = pipe.interpolate(*captions, steps=options.steps, seed=options.seed, strip_path=path)
+        for index, image in enumerate(images):
+            image.save(options.out / f"interpolation_step{index:02d}.png")
+        print(f"Wrote {len(images)} images from {captions[0]!r} to {captions[1]!r} and the strip {path}")
+        return
+
+    images = pipe(captions, num_images_per_prompt=options.num_images, seed=options.seed, batch_size=options.batch_size)
     for index, image in enumerate(images):
         image.save(options.out / f"caption{index // options.num_images:03d}_sample{index % options.num_images:02d}.png")
-    batch = from_uint8(torch.stack([torch.from_numpy(np.array(image)).permute(2, 0, 1) for image in images]))
-    grid = to_hwc_uint8(make_grid(batch, nrow=options.num_images, padding=2, pad_value=1.0))
-    Image.fromarray(grid).save(options.out / "grid.png")
+    save_grid(images, options.out / "grid.png", columns=options.num_images)
     (options.out / "captions.txt").write_text("\n".join(captions) + "\n", encoding="utf-8")
     print(f"Wrote {len(images)} images and grid.png (one row per caption, listed in captions.txt) to {options.out}")
+
+
+def run_export(args: list[str]) -> None:
+    """Write a self-contained model folder from a training checkpoint."""
+    parser = argparse.ArgumentParser(
+        prog="t2i export",
+        description="Export a `t2i fit` checkpoint to a model folder: config.json, generator.safetensors,"
+        " a sample grid and a README.md model card. The folder contains no pickle.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--ckpt", required=True, type=Path, help="Checkpoint written by `t2i fit`.")
+    parser.add_argument("--out", required=True, type=Path, help="Model folder to write.")
+    parser.add_argument("--metrics", type=Path, help="JSON file of scores for the model card, such as `t2i evaluate --out`.")
+    parser.add_argument("--overwrite", action="store_true", help="Replace --out when it exists and is not empty.")
+    options = parser.parse_args(args)
+
+    from t2i.export import export_checkpoint
+
+    folder = export_checkpoint(options.ckpt, options.out, options.metrics, options.overwrite)
+    print(f"Exported {options.ckpt} to {folder}; load it with Text2ImagePipeline.from_pretrained({str(folder)!r})")
 
 
 def run_prepare(args: list[str]) -> None:
@@ -172,7 +200,7 @@ def run_evaluate(args: list[str]) -> None:
         description="Measure how often a toy-flowers model draws the petal and centre colours its captions name.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--model", required=True, help="A checkpoint written by `t2i fit` on toy-flowers.")
+    parser.add_argument("--model", required=True, help="A toy-flowers model: a `t2i export` folder or a `t2i fit` checkpoint.")
     parser.add_argument("--num-samples", type=int, default=200, help="Images to generate, one per caption.")
     parser.add_argument("--seed", type=int, default=0, help="Seed of the caption choice and the noise.")
     parser.add_argument("--out", type=Path, help="Write the report as JSON to this file.")
@@ -181,7 +209,7 @@ def run_evaluate(args: list[str]) -> None:
     from t2i.evaluation.toy_accuracy import evaluate_toy_colours
     from t2i.pipeline import Text2ImagePipeline
 
-    report = evaluate_toy_colours(Text2ImagePipeline.from_checkpoint(options.model), options.num_samples, options.seed)
+    report = evaluate_toy_colours(Text2ImagePipeline.from_pretrained(options.model), options.num_samples, options.seed)
     text = json.dumps(report, indent=2)
     if options.out is not None:
         options.out.parent.mkdir(parents=True, exist_ok=True)
@@ -208,6 +236,8 @@ def main(argv: list[str] | None = None) -> int:
             run_prepare(rest)
         elif command == "generate":
             run_generate(rest)
+        elif command == "export":
+            run_export(rest)
         else:
             run_evaluate(rest)
     except T2IError as error:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 from PIL import Image
@@ -26,3 +28,20 @@ def to_pil(images: torch.Tensor) -> list[Image.Image]:
 def to_hwc_uint8(image: torch.Tensor) -> np.ndarray:
     """Convert one float image [3, H, W] in [-1, 1] to a uint8 RGB array [H, W, 3], as wandb and PIL expect."""
     return to_uint8(image).permute(1, 2, 0).cpu().numpy()
+
+
+def grid_image(images: list[Image.Image], columns: int, padding: int = 2) -> Image.Image:
+    """Lay same-sized PIL images out in rows of `columns` with white padding, using torchvision's make_grid."""
+    from torchvision.utils import make_grid
+
+    batch = torch.stack([torch.from_numpy(np.array(image.convert("RGB"))).permute(2, 0, 1) for image in images])
+    grid = make_grid(from_uint8(batch), nrow=columns, padding=padding, pad_value=1.0)
+    return Image.fromarray(to_hwc_uint8(grid))
+
+
+def save_grid(images: list[Image.Image], path: str | Path, columns: int) -> Path:
+    """Save `images` as one PNG grid with `columns` images a row (a strip when columns = len(images))."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    grid_image(images, columns).save(path)
+    return path

@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
 from typing import Sequence
 
 import torch
 from PIL import Image
+from tqdm.auto import tqdm
 
 from t2i.errors import ModelNotFoundError
-from t2i.images import to_pil
+from t2i.images import save_grid, to_pil
+from t2i.model_files import HOW_TO_TRAIN, MODEL_FORMAT, read_checkpoint, read_model_folder, write_model_folder
 from t2i.models.generator import Generator
 
 logger = logging.getLogger(__name__)
-
-HOW_TO_TRAIN = (
-    "train one with `scripts/demo.sh` or `t2i fit --config configs/toy-flowers.yaml`, then pass its checkpoint,"
-    " for example model='runs/toy-flowers/checkpoints/last.ckpt'"
-)
 
 
 def _check_prompts(prompts: str | Sequence[str]) -> list[str]:
@@ -38,36 +36,58 @@ def _check_prompts(prompts: str | Sequence[str]) -> list[str]:
     return checked
 
 
-class Text2ImagePipeline:
-    """A trained generator with its text encoder: prompts in, PIL images out."""
+def slerp(start: torch.Tensor, end: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Interpolate spherically between two noise vectors, one row per weight in [0, 1].
 
-    def __init__(self, generator: Generator, text_encoder: dict, info: dict | None = None):
-        self.generator = generator.eval()
-        self.text_encoder_identity = text_encoder
-        self.info = info or {}
+    White (2016, "Sampling Generative Networks") showed that straight lines between Gaussian samples pass
+    through low-density regions near the origin, while great-circle paths keep a typical norm.
+    """
+    cosine = torch.dot(start, end) / (start.norm() * end.norm())
+    angle = torch.acos(cosine.clamp(-1.0, 1.0))
+    if angle.abs() < 1e-6:
+        return torch.lerp(start.expand(len(weights), -1), end.expand(len(weights), -1), weights[:, None])
+    sine = torch.sin(angle)
+    return (torch.sin((1 - weights) * angle)[:, None] * start + torch.sin(weights * angle)[:, None] * end) / sine
+
+
+class Text2ImagePipeline:
+    """A trained generator with its text encoder: prompts or embeddings in, PIL images out.
+
+    Load one with `from_pretrained` from a folder written by `t2i export` / `save_pretrained`, or from a
+    `t2i fit` checkpoint. `config` describes the generator, the text encoder and the training run.
+    """
+
+    def __init__(self, generator: Generator, config: dict):
+        self.generator = generator.eval().requires_grad_(False)
+        self.config = config
         self._encoder = None
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path, device: str | torch.device = "cpu") -> "Text2ImagePipeline":
-        """Load the generator from a `t2i fit` checkpoint, reading tensors only (weights_only=True)."""
+    def from_pretrained(cls, path: str | Path, device: str | torch.device = "cpu") -> "Text2ImagePipeline":
+        """Load a model folder (config.json and generator.safetensors) or a `t2i fit` checkpoint file."""
         path = Path(path)
-        if not path.is_file():
-            raise ModelNotFoundError(f"model checkpoint {path} not found; {HOW_TO_TRAIN}")
+        if path.is_dir():
+            config, weights = read_model_folder(path)
+            config.setdefault("source", str(path))
+        elif path.is_file():
+            config, weights, _ = read_checkpoint(path)
+            config["source"] = str(path)
+        else:
+            raise ModelNotFoundError(f"model {path} not found; {HOW_TO_TRAIN}")
+        generator = Generator(**{key: int(value) for key, value in config["generator"].items()})
         try:
-            checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as error:  # torch raises several types for truncated or foreign files
-            raise ModelNotFoundError(
-                f"failed to read checkpoint {path} ({error}); the file may be truncated or not a PyTorch checkpoint"
-            ) from error
-        meta = checkpoint.get("t2i") if isinstance(checkpoint, dict) else None
-        if not meta or not meta.get("text_encoder"):
-            raise ModelNotFoundError(f"{path} is not a t2i training checkpoint (it has no 't2i' entry); {HOW_TO_TRAIN}")
-        generator = Generator(**meta["generator"])
-        prefix = "generator."
-        weights = {key[len(prefix) :]: value for key, value in checkpoint["state_dict"].items() if key.startswith(prefix)}
-        generator.load_state_dict(weights)
-        info = {"dataset": meta.get("dataset"), "batches_trained": meta.get("batches_trained"), "source": str(path)}
-        return cls(generator, meta["text_encoder"], info).to(device)
+            generator.load_state_dict(weights)
+        except RuntimeError as error:
+            raise ModelNotFoundError(f"the weights in {path} do not fit the generator its config describes: {error}") from error
+        return cls(generator, config).to(device)
+
+    def save_pretrained(self, folder: str | Path) -> Path:
+        """Write config.json and generator.safetensors into `folder` (created if needed); return the folder."""
+        folder = Path(folder)
+        config = {key: value for key, value in self.config.items() if key != "source"}
+        config["format"] = MODEL_FORMAT
+        write_model_folder(folder, config, self.generator.state_dict())
+        return folder
 
     def to(self, device: str | torch.device) -> "Text2ImagePipeline":
         """Move the generator to `device`; the text encoder stays on the CPU and its embeddings are moved."""
@@ -79,6 +99,10 @@ class Text2ImagePipeline:
         return next(self.generator.parameters()).device
 
     @property
+    def text_encoder_identity(self) -> dict:
+        return self.config["text_encoder"]
+
+    @property
     def encoder(self):
         if self._encoder is None:
             from t2i.text.encoder import TextEncoder
@@ -88,31 +112,119 @@ class Text2ImagePipeline:
         return self._encoder
 
     def encode(self, texts: str | Sequence[str]) -> torch.Tensor:
-        """Return the text embeddings [n, dim] the generator is conditioned on."""
+        """Return the text embeddings [n, dim] the generator is conditioned on; add or subtract them freely."""
         return self.encoder.encode(_check_prompts(texts))
 
     @torch.no_grad()
     def __call__(
         self,
-        prompts: str | Sequence[str],
+        prompts: str | Sequence[str] | None = None,
         num_images_per_prompt: int = 1,
         seed: int | None = None,
         generator: torch.Generator | None = None,
+        noise: torch.Tensor | None = None,
         batch_size: int = 64,
+        embeddings: torch.Tensor | None = None,
+        progress: bool | None = None,
     ) -> list[Image.Image]:
-        """Generate `num_images_per_prompt` images for each prompt, prompt by prompt; the same seed gives the same pixels."""
+        """Generate `num_images_per_prompt` images for each prompt (or each embedding row), prompt by prompt.
+
+        Args:
+            prompts: A caption or a list of captions; leave None when passing `embeddings`.
+            num_images_per_prompt: Images per caption, each from its own noise vector.
+            seed: Seed of the noise; the same seed gives the same pixels. Ignored when `generator` or `noise` is given.
+            generator: A torch.Generator to draw the noise from.
+            noise: Noise vectors [images, noise_dim], or one vector [noise_dim] for every image.
+            batch_size: Images per generator forward pass; the result does not depend on it.
+            embeddings: Text embeddings [n, dim] (or [dim]) to draw instead of prompts, e.g. from `encode`.
+            progress: Show a progress bar; None shows one when there is more than one batch.
+        """
         if num_images_per_prompt < 1:
             raise ValueError(f"num_images_per_prompt must be at least 1, got {num_images_per_prompt}")
-        embeddings = self.encode(prompts).repeat_interleave(num_images_per_prompt, dim=0)
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        conditions = self._conditions(prompts, embeddings).repeat_interleave(num_images_per_prompt, dim=0)
+        z = self._noise(len(conditions), seed, generator, noise)
+        return to_pil(self._draw(z, conditions, batch_size, progress))
+
+    def interpolate(
+        self, caption_a: str, caption_b: str, steps: int = 8, seed: int = 0, strip_path: str | Path | None = None
+    ) -> list[Image.Image]:
+        """Draw `steps` images moving from caption_a's embedding to caption_b's with one fixed noise vector.
+
+        This is GAN-INT (Reed et al. 2016) at inference: the straight line between two text embeddings.
+        With `strip_path`, the images are also saved side by side as one PNG.
+        """
+        _check_steps(steps)
+        start, end = self.encode([caption_a, caption_b])
+        weights = torch.linspace(0, 1, steps)
+        embeddings = torch.lerp(start.expand(steps, -1), end.expand(steps, -1), weights[:, None])
+        z = self._noise(1, seed, None, None).expand(steps, -1)
+        return self._finish_strip(to_pil(self._draw(z, embeddings, steps, False)), strip_path)
+
+    def interpolate_noise(
+        self, caption: str, steps: int = 8, seed: int = 0, strip_path: str | Path | None = None
+    ) -> list[Image.Image]:
+        """Draw `steps` images of one caption, moving along a great circle between two noise vectors (style).
+
+        With `strip_path`, the images are also saved side by side as one PNG.
+        """
+        _check_steps(steps)
+        embedding = self.encode(caption).expand(steps, -1)
+        start, end = self._noise(2, seed, None, None)
+        z = slerp(start, end, torch.linspace(0, 1, steps))
+        return self._finish_strip(to_pil(self._draw(z, embedding, steps, False)), strip_path)
+
+    def _conditions(self, prompts, embeddings) -> torch.Tensor:
+        if (prompts is None) == (embeddings is None):
+            raise ValueError("pass either prompts or embeddings, not both and not neither")
+        if embeddings is None:
+            return self.encode(prompts)
+        if not isinstance(embeddings, torch.Tensor):
+            raise TypeError(f"embeddings must be a torch.Tensor, got {type(embeddings).__name__}")
+        embeddings = embeddings.detach().float().cpu()
+        embeddings = embeddings[None] if embeddings.dim() == 1 else embeddings
+        expected = self.generator.embedding_dim
+        if embeddings.dim() != 2 or embeddings.shape[1] != expected or len(embeddings) == 0:
+            raise ValueError(f"embeddings must have shape [n, {expected}] for this model, got {list(embeddings.shape)}")
+        return embeddings
+
+    def _noise(self, count: int, seed, generator, noise) -> torch.Tensor:
+        noise_dim = self.generator.noise_dim
+        if noise is not None:
+            noise = noise.detach().float().cpu()
+            noise = noise[None].expand(count, -1) if noise.dim() == 1 else noise
+            if noise.shape != (count, noise_dim):
+                raise ValueError(
+                    f"noise must have shape [{count}, {noise_dim}] (one row per image) or [{noise_dim}],"
+                    f" got {list(noise.shape)}"
+                )
+            return noise
         if generator is None:
             generator = torch.Generator().manual_seed(seed) if seed is not None else torch.Generator()
-        noise = torch.randn(len(embeddings), self.generator.noise_dim, generator=generator)
+            if seed is None:
+                generator.seed()
+        return torch.randn(count, noise_dim, generator=generator)
+
+    def _draw(self, z: torch.Tensor, embeddings: torch.Tensor, batch_size: int, progress: bool | None) -> torch.Tensor:
+        batches = math.ceil(len(z) / batch_size)
+        show = batches > 1 if progress is None else progress
         images = []
-        for start in range(0, len(embeddings), batch_size):
-            z = noise[start : start + batch_size].to(self.device)
-            text_embedding = embeddings[start : start + batch_size].to(self.device)
-            images += to_pil(self.generator(z, text_embedding))
+        for start in tqdm(range(0, len(z), batch_size), total=batches, desc="Generating", unit="batch", disable=not show):
+            stop = start + batch_size
+            images.append(self.generator(z[start:stop].to(self.device), embeddings[start:stop].to(self.device)).cpu())
+        return torch.cat(images)
+
+    @staticmethod
+    def _finish_strip(images: list[Image.Image], strip_path: str | Path | None) -> list[Image.Image]:
+        if strip_path is not None:
+            save_grid(images, strip_path, columns=len(images))
         return images
+
+
+def _check_steps(steps: int) -> None:
+    if steps < 2:
+        raise ValueError(f"steps must be at least 2 (the two ends), got {steps}")
 
 
 _PIPELINES: dict[tuple[str, float], Text2ImagePipeline] = {}
@@ -121,16 +233,16 @@ _PIPELINES: dict[tuple[str, float], Text2ImagePipeline] = {}
 def generate(
     prompt: str | Sequence[str], model: str | Path | None = None, num_images: int = 4, seed: int | None = 0
 ) -> list[Image.Image]:
-    """Generate `num_images` images per prompt with the model at `model` (a `t2i fit` checkpoint).
+    """Generate `num_images` images per prompt with `model`: a `t2i export` folder or a `t2i fit` checkpoint.
 
-    Loaded models are kept per path, so repeated calls do not reload them.
+    Loaded models are kept per path and modification time, so repeated calls do not reload them.
     """
     if model is None:
         raise ModelNotFoundError(f"no model given: generate() needs a trained model; {HOW_TO_TRAIN}")
     path = Path(model).resolve()
-    if not path.is_file():
-        raise ModelNotFoundError(f"model checkpoint {model} not found; {HOW_TO_TRAIN}")
+    if not path.exists():
+        raise ModelNotFoundError(f"model {model} not found; {HOW_TO_TRAIN}")
     key = (str(path), path.stat().st_mtime)
     if key not in _PIPELINES:
-        _PIPELINES[key] = Text2ImagePipeline.from_checkpoint(path)
+        _PIPELINES[key] = Text2ImagePipeline.from_pretrained(path)
     return _PIPELINES[key](prompt, num_images_per_prompt=num_images, seed=seed)

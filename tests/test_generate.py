@@ -39,7 +39,7 @@ def test_generate_other_seed_other_pixels(checkpoint):
 
 
 def test_pipeline_generator_in_eval_mode(checkpoint):
-    assert not Text2ImagePipeline.from_checkpoint(checkpoint).generator.training
+    assert not Text2ImagePipeline.from_pretrained(checkpoint).generator.training
 
 
 def test_generate_without_model_says_how_to_train():

@@ -55,6 +55,11 @@ class SampleGrid(L.Callback):
         noise_dim = pl_module.generator.noise_dim
         self.noise = torch.randn(self.num_noise, noise_dim, generator=torch.Generator().manual_seed(self.seed))
 
+    def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict) -> None:
+        # `t2i export` draws the model card's sample grid from these, also for models whose encoder is not loadable.
+        if self.embeddings is not None:
+            checkpoint["t2i_samples"] = {"captions": list(self.captions), "embeddings": self.embeddings.cpu()}
+
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         if pl_module.batches_trained % self.every_n_batches == 0:
             self.log_grid(trainer, pl_module)

@@ -140,6 +140,9 @@ class TextToImageGAN(L.LightningModule):
             "text_encoder": getattr(datamodule, "encoder_identity", None),
             "dataset": getattr(datamodule, "dataset_name", None),
             "batches_trained": self.batches_trained,
+            "last_losses": {
+                name: float(value) for name, value in self.trainer.callback_metrics.items() if name in ("d_loss", "g_loss")
+            },
         }
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
