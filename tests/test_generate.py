@@ -89,9 +89,13 @@ def test_cli_generate_writes_images_and_grid(checkpoint, tmp_path, capsys):
     assert (out / "grid.png").is_file()
 
 
-def test_cli_evaluate_reports_accuracy(checkpoint, tmp_path, capsys):
+def test_cli_evaluate_reports_accuracy(checkpoint, tmp_path, cache_dir):
     report_path = tmp_path / "report.json"
-    assert main(["evaluate", "--model", str(checkpoint), "--num-samples", "20", "--out", str(report_path)]) == 0
+    code = main(["evaluate", "--model", str(checkpoint), "--num-samples", "20", "--toy-samples", "20", "--fidelity", "off",
+                 "--cache-dir", str(cache_dir), "--out", str(report_path)])
+    assert code == 0
     report = json.loads(report_path.read_text())
-    assert 0.0 <= report["petal_colour_accuracy"] <= 1.0
-    assert report["num_samples"] == 20
+    assert 0.0 <= report["toy_flowers"]["seen_combinations"]["petal_colour_accuracy"] <= 1.0
+    assert report["toy_flowers"]["held_out_combinations"]["num_samples"] == 20
+    assert report["protocol"]["num_samples"] == 20
+    assert len((tmp_path / "report.captions.txt").read_text().splitlines()) == 20

@@ -317,7 +317,7 @@ def test_prepare_and_fit_from_saved_dataset(tmp_path, cache_dir):
     os.chdir(tmp_path)
     try:
         code = main(
-            ["fit", "--config", str(CONFIGS / "toy-flowers.yaml"), "--data.dataset", "huggingface", "--data.root", source,
+            ["fit", "--config", str(CONFIGS / "toy-flowers.yaml"), "--data.dataset", "huggingface", "--data.split", "all", "--data.root", source,
              "--data.cache_dir", str(cache_dir), "--model.ngf", "4", "--model.ndf", "4", "--data.batch_size", "2",
              "--trainer.max_epochs", "1", "--trainer.max_steps", "-1", "--trainer.enable_progress_bar", "false"]
         )

@@ -89,7 +89,8 @@ class TextImageDataModule(L.LightningDataModule):
         root: Dataset folder, or for "huggingface" a save_to_disk folder or a Hub dataset id; not needed for toy-flowers.
         split: Which images to train on: "all"; "official" (Oxford-102 train and validation sets from
             setid.mat, CUB train_test_split.txt); "zero-shot" (the training classes of a class-disjoint
-            split: CUB 150 of 200, Oxford-102 82 of 102).
+            split: CUB 150 of 200, Oxford-102 82 of 102); "compositional" (toy-flowers without the colour
+            pairs in HELD_OUT_COMBINATIONS of t2i.data.toy_flowers).
         crop: CUB only: cut each image to the square of 1.5 times its bounding box, as StackGAN does.
         captions_dir: Folder with Reed et al.'s text_c10 class folders, when it is not inside root.
         hf_split: "huggingface" only: the dataset split to read, such as "train".

@@ -22,7 +22,7 @@ logger = logging.getLogger(__name__)
 
 DATASETS = ("toy-flowers", "oxford102", "cub", "folder", "huggingface")
 SPLITS = {
-    "toy-flowers": ("all",),
+    "toy-flowers": ("all", "compositional"),
     "oxford102": ("all", "official", "zero-shot"),
     "cub": ("all", "official", "zero-shot"),
     "folder": ("all",),
@@ -32,10 +32,10 @@ SPLITS = {
 # dataset folder: every fifth class (1-based) is held out, giving 82 training and 20 test classes.
 OXFORD_ZERO_SHOT_TEST_CLASSES = frozenset(range(5, 103, 5))
 # The splits whose parts every prepared cache stores, one column each, and the parts a split selects.
-STORED_SPLITS = ("official", "zero-shot")
+STORED_SPLITS = ("official", "zero-shot", "compositional")
 SPLIT_PARTS = {"train": ("train", "val"), "test": ("test",)}
 # Bump when the prepared layout or the image processing changes, so that old caches are not reused.
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 
 
 @dataclass

@@ -79,6 +79,19 @@ def _encode_captions(
     return embeddings, counts
 
 
+def select_rows(table, split: str, part: str, folder: Path) -> torch.Tensor:
+    """Return a boolean mask of the rows of a prepared image table in `part` ("train" or "test") of `split`."""
+    if split == "all":
+        return torch.full((len(table),), in_split("", split, part))
+    column = split_column(split)
+    if column not in table.column_names or not any(table[column]):
+        raise DatasetError(
+            f"the prepared cache {folder} has no {split!r} split because its split files were missing when it was"
+            f" prepared; delete that folder and run t2i prepare again with the split files in place"
+        )
+    return torch.tensor([in_split(subset, split, part) for subset in table[column]])
+
+
 def load_prepared(folder: Path, embeddings_path: Path, split: str = "all", part: str = "train") -> PreparedDataset:
     """Load one part of a split of a prepared image cache, with its caption embeddings, into memory.
 
@@ -89,34 +102,35 @@ def load_prepared(folder: Path, embeddings_path: Path, split: str = "all", part:
     table = datasets.load_from_disk(str(folder / "images"))
     tensors = load_file(str(embeddings_path))
     counts = tensors["caption_counts"]
-    if split == "all":
-        selected = torch.full((len(table),), in_split("", split, part))
-    else:
-        column = split_column(split)
-        if column not in table.column_names or not any(table[column]):
-            raise DatasetError(
-                f"the prepared cache {folder} has no {split!r} split because its split files were missing when it was"
-                f" prepared; delete that folder and run t2i prepare again with the split files in place"
-            )
-        selected = torch.tensor([in_split(subset, split, part) for subset in table[column]])
+    selected = select_rows(table, split, part, folder)
     without_embeddings = int((selected & (counts == 0)).sum())
     if without_embeddings:
         logger.warning("Left out %d images that have no caption embedding in %s", without_embeddings, embeddings_path)
     indices = torch.nonzero(selected & (counts > 0)).flatten()
     if len(indices) == 0:
         raise DatasetError(f"no image of the {part} part of split {split!r} in {folder} has a caption embedding")
-
-    keep = indices.tolist()
-    captions, keys, labels = table["captions"][:], table["key"][:], table["label"][:]
-    images = torch.from_numpy(_image_array(table)[indices.numpy()]).permute(0, 3, 1, 2)
+    images, captions, labels, keys = read_rows(table, indices)
     return PreparedDataset(
-        images=images.contiguous(),
+        images=images,
         embeddings=tensors["embeddings"][indices].float(),
         caption_counts=counts[indices],
-        labels=torch.tensor([labels[index] for index in keep], dtype=torch.long),
-        captions=[captions[index] for index in keep],
-        keys=[keys[index] for index in keep],
+        labels=labels,
+        captions=captions,
+        keys=keys,
         class_names=json.loads((folder / "classes.json").read_text()),
+    )
+
+
+def read_rows(table, indices: torch.Tensor) -> tuple[torch.Tensor, list[list[str]], torch.Tensor, list[str]]:
+    """Return the uint8 images [n, 3, L, L], captions, labels and keys of the rows `indices` of a prepared table."""
+    keep = indices.tolist()
+    captions, keys, labels = table["captions"][:], table["key"][:], table["label"][:]
+    images = torch.from_numpy(_image_array(table)[indices.numpy()]).permute(0, 3, 1, 2).contiguous()
+    return (
+        images,
+        [captions[index] for index in keep],
+        torch.tensor([labels[index] for index in keep], dtype=torch.long),
+        [keys[index] for index in keep],
     )
 
 

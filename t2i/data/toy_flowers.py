@@ -105,6 +105,16 @@ class FlowerAttributes:
 
 
 ATTRIBUTE_COMBINATIONS = tuple(itertools.product(PETAL_COLOURS, CENTRE_COLOURS, PETAL_COUNTS, PETAL_SHAPES))
+# The "compositional" split holds these (petal colour, centre colour) pairs out of training: 6 of the 24
+# pairs, one per petal colour, so that every colour is still seen in training with other partners and a
+# model is tested on combining known attributes in a new way.
+HELD_OUT_COMBINATIONS = frozenset(
+    {("red", "white"), ("yellow", "green"), ("pink", "black"), ("purple", "yellow"), ("blue", "black"), ("white", "green")}
+)
+
+
+def is_held_out(attributes: FlowerAttributes) -> bool:
+    return (attributes.petal_colour, attributes.centre_colour) in HELD_OUT_COMBINATIONS
 
 
 def class_of(attributes: FlowerAttributes) -> int:
@@ -242,11 +252,19 @@ class ToyFlowers:
         return draw_flower(attributes, self.size, rng), attributes, captions
 
     def records(self) -> list[ImageRecord]:
-        """Return every flower as an in-memory record whose label is its attribute combination."""
+        """Return every flower as an in-memory record whose label is its attribute combination.
+
+        Each record's part of the "compositional" split is "test" when its colour pair is in HELD_OUT_COMBINATIONS.
+        """
         records = []
         for index in range(self.num_images):
             image, attributes, captions = self.item(index)
-            records.append(ImageRecord(key=f"flower_{index:06d}", captions=captions, label=class_of(attributes), image=image))
+            subsets = {"compositional": "test" if is_held_out(attributes) else "train"}
+            records.append(
+                ImageRecord(
+                    key=f"flower_{index:06d}", captions=captions, label=class_of(attributes), image=image, subsets=subsets
+                )
+            )
         return records
 
     @staticmethod
