@@ -1,8 +1,16 @@
 """Benchmarks of t2i on the machine it runs on; each prints its medians and writes them as JSON.
 
 Usage:
+    python scripts/bench.py                      # every section; one JSON line per figure
+    python scripts/bench.py train scaling --update-docs
     python scripts/bench.py prepare [--oxford-root PATH] [--cache-images 10000] [--repeats 5] [--out FILE]
     python scripts/bench.py generate [--model FOLDER] [--repeats 5] [--out FILE]
+
+`train` measures the fp32 matrix-multiply rate, the FLOPs per training image (torch.utils.flop_counter),
+the compute-only training throughput (scripts/bench_train.py: the same networks, losses and Adam steps
+on tensors in memory, outside Lightning) and the end-to-end throughput of `t2i fit`, all at Reed et
+al.'s widths (64 pixels, ngf 128, ndf 64, batch 64), with the peak memory of the training process.
+`scaling` measures compute-only throughput at batch sizes 8 to 64 and image sizes 32 and 64.
 
 `prepare` measures:
   - prepare throughput: `prepare_images` on real JPEGs (the Oxford-102 images under --oxford-root,
@@ -179,26 +187,105 @@ def run_generate(options: argparse.Namespace) -> dict:
     return results
 
 
+SECTIONS = ("train", "scaling", "generate", "prepare")
+DOCS = PROJECT_ROOT / "docs" / "benchmarks.md"
+BEGIN, END = "<!-- bench.py results: begin -->", "<!-- bench.py results: end -->"
+
+
+def run_train(options: argparse.Namespace) -> dict:
+    import bench_train
+
+    size = bench_train.REED
+    results = {"matmul_gflops": bench_train.matmul_gflops(repeats=options.repeats * 2)}
+    compute = bench_train.compute_only(
+        size["image_size"], size["ngf"], size["ndf"], size["batch_size"], options.batches, device=options.device
+    )
+    results["compute_only"] = compute
+    with tempfile.TemporaryDirectory() as cache:
+        results["end_to_end"] = bench_train.end_to_end(
+            Path(cache), options.batches, options.batches * 3, options.repeats_fit, options.device
+        )
+    rate = compute["images_per_second"]["median"]
+    achieved = rate * compute["flops_per_image"] / 1e9
+    results["ratios"] = {
+        "compute_only_gflops": achieved,
+        "compute_only_fraction_of_matmul": achieved / results["matmul_gflops"]["median"],
+        "end_to_end_over_compute_only": results["end_to_end"]["images_per_second"]["median"] / rate,
+    }
+    return results
+
+
+def run_scaling(options: argparse.Namespace) -> dict:
+    import bench_train
+
+    size = bench_train.REED
+    by_batch = {
+        str(batch): bench_train.compute_only(
+            64, size["ngf"], size["ndf"], batch, options.batches, device=options.device
+        )["images_per_second"]
+        for batch in (8, 16, 32, 64)
+    }
+    # The models support 32 and 64 pixels only, so 128 is not measured.
+    by_size = {
+        str(image_size): bench_train.compute_only(
+            image_size, size["ngf"], size["ndf"], 64, options.batches, device=options.device
+        )["images_per_second"]
+        for image_size in (32, 64)
+    }
+    channels_last = bench_train.compute_only(
+        64, size["ngf"], size["ndf"], 64, options.batches, channels_last=True, device=options.device
+    )
+    return {"batch_size": by_batch, "image_size": by_size, "channels_last_64": channels_last["images_per_second"]}
+
+
+def update_docs(results: dict, command: str) -> None:
+    """Replace the generated block of docs/benchmarks.md with the results as JSON lines."""
+    text = DOCS.read_text(encoding="utf-8")
+    block = "\n".join(
+        [BEGIN, "", f"Command: `{command}`. Machine: {results['machine']}.", "", "```json"]
+        + [json.dumps({"figure": name, **value} if isinstance(value, dict) else {"figure": name, "value": value})
+           for name, value in results.items() if name != "machine"]
+        + ["```", "", END]
+    )
+    if BEGIN in text and END in text:
+        text = text[: text.index(BEGIN)] + block + text[text.index(END) + len(END) :]
+    else:
+        text = text.rstrip("\n") + "\n\n## Latest full run\n\n" + block + "\n"
+    DOCS.write_text(text, encoding="utf-8")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    commands = parser.add_subparsers(dest="command", required=True)
-    prepare = commands.add_parser("prepare", help="Prepare throughput and prepared-cache load time.")
-    prepare.add_argument("--oxford-root", type=Path, default=REAL_OXFORD, help="Oxford-102 folder with jpg/.")
-    prepare.add_argument("--cache-images", type=int, default=10_000, help="Images in the cache whose load is timed.")
-    prepare.add_argument("--repeats", type=int, default=5, help="Runs per figure; the median is reported.")
-    prepare.add_argument("--out", type=Path, help="Also write the results as JSON to this file.")
-    generate = commands.add_parser("generate", help="Time to the first image, and warm single and batch generation.")
-    generate.add_argument("--model", type=Path, help="Model folder; default: an untrained generator of Reed et al.'s size.")
-    generate.add_argument("--repeats", type=int, default=5, help="Runs per figure; the median is reported.")
-    generate.add_argument("--out", type=Path, help="Also write the results as JSON to this file.")
+    parser.add_argument("sections", nargs="*", help=f"Sections to run: {', '.join(SECTIONS)} (default: all).")
+    parser.add_argument("--oxford-root", type=Path, default=REAL_OXFORD, help="Oxford-102 folder with jpg/.")
+    parser.add_argument("--cache-images", type=int, default=10_000, help="Images in the cache whose load is timed.")
+    parser.add_argument("--model", type=Path, help="Model folder for `generate`; default: an untrained generator of Reed et al.'s size.")
+    parser.add_argument("--repeats", type=int, default=5, help="Runs per figure; the median is reported.")
+    parser.add_argument("--repeats-fit", type=int, default=2, help="Pairs of `t2i fit` runs for the end-to-end figure.")
+    parser.add_argument("--batches", type=int, default=5, help="Timed batches per training figure.")
+    parser.add_argument("--device", default="cpu", help="Device of the training figures: cpu or cuda.")
+    parser.add_argument("--out", type=Path, help="Also write the results as JSON to this file.")
+    parser.add_argument("--update-docs", action="store_true", help="Write the results into docs/benchmarks.md.")
     options = parser.parse_args()
+    unknown = [section for section in options.sections if section not in SECTIONS]
+    if unknown:
+        parser.error(f"unknown section {unknown[0]!r}; choose from {', '.join(SECTIONS)}")
     logging.basicConfig(level=logging.WARNING)
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-    results = run_prepare(options) if options.command == "prepare" else run_generate(options)
-    text = json.dumps(results, indent=2)
+    runners = {"train": run_train, "scaling": run_scaling, "generate": run_generate, "prepare": run_prepare}
+    results = {"machine": machine()}
+    print(json.dumps({"figure": "machine", "value": results["machine"]}), flush=True)
+    for section in options.sections or SECTIONS:
+        for name, value in runners[section](options).items():
+            if name == "machine":
+                continue
+            results[f"{section}.{name}"] = value
+            print(json.dumps({"figure": f"{section}.{name}", **value} if isinstance(value, dict) else {"figure": name, "value": value}), flush=True)
     if options.out is not None:
-        options.out.write_text(text + "\n")
-    print(text)
+        options.out.write_text(json.dumps(results, indent=2) + "\n")
+    if options.update_docs:
+        update_docs(results, "python scripts/bench.py " + " ".join(sys.argv[1:]))
 
 
 if __name__ == "__main__":

@@ -23,9 +23,9 @@ CHECKPOINT="$RUN/checkpoints/last.ckpt"
     "the petals are white and the middle is green" \
     "a red flower with a white center" \
     --model "$CHECKPOINT" --num-images 8 --seed 0 --out "$RUN/generated"
-.venv/bin/t2i evaluate --model "$CHECKPOINT" --num-samples 200 --seed 0 --out "$RUN/evaluation.json"
+.venv/bin/t2i evaluate --model "$CHECKPOINT" --num-samples 1000 --toy-samples 200 --seed 0 --out "$RUN/evaluation.json"
 .venv/bin/t2i export --ckpt "$CHECKPOINT" --out "$RUN/model" --metrics "$RUN/evaluation.json"
-.venv/bin/t2i generate "a red flower with a white center" "a blue flower with a yellow center" \
+.venv/bin/t2i generate "a red flower with a yellow center" "a blue flower with a white center" \
     --interpolate --steps 8 --seed 0 --model "$RUN/model" --out "$RUN/interpolation"
 
 WANDB_RUN=$(ls -d "$RUN"/wandb/*run-* 2>/dev/null | tail -n 1)

@@ -77,7 +77,9 @@ def _generate_parser() -> argparse.ArgumentParser:
         "--model", required=True,
         help="A folder written by `t2i export`, or a checkpoint written by `t2i fit` (such as runs/toy-flowers/checkpoints/last.ckpt).",
     )
-    parser.add_argument("--prompts-file", type=Path, help="A text file with one caption a line, added to the captions.")
+    parser.add_argument(
+        "--prompts-file", type=Path, help="A UTF-8 text file with one caption a line (blank lines are skipped), added to the captions."
+    )
     parser.add_argument("--num-images", type=int, default=4, help="Images per caption.")
     parser.add_argument("--seed", type=int, default=0, help="Seed of the noise vectors; the same seed gives the same pixels.")
     parser.add_argument("--batch-size", type=int, default=64, help="Images per generator pass.")
@@ -87,6 +89,10 @@ def _generate_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--steps", type=int, default=8, help="Images in the --interpolate strip.")
     parser.add_argument("--out", type=Path, default=Path("outputs"), help="Folder for the PNG files and grid.png.")
+    parser.add_argument(
+        "--overwrite", action="store_true",
+        help="Delete the images, grid and captions.txt of an earlier `t2i generate` in --out first; other files stay.",
+    )
     return parser
 
 
@@ -96,7 +102,7 @@ def run_generate(args: list[str]) -> None:
     captions = list(options.captions)
     if options.prompts_file is not None:
         if not options.prompts_file.is_file():
-            raise T2IError(f"prompts file {options.prompts_file} not found")
+            raise T2IError(f"prompts file {options.prompts_file} not found; write one caption a line into a UTF-8 text file")
         captions += [line.strip() for line in options.prompts_file.read_text(encoding="utf-8").splitlines() if line.strip()]
     if not captions:
         raise T2IError("no captions given; pass captions as arguments or with --prompts-file FILE")
@@ -106,22 +112,40 @@ def run_generate(args: list[str]) -> None:
     from t2i.images import save_grid
     from t2i.pipeline import Text2ImagePipeline
 
+    _check_generate_out(options.out, options.overwrite)
     pipe = Text2ImagePipeline.from_pretrained(options.model)
-    options.out.mkdir(parents=True, exist_ok=True)
     if options.interpolate:
         path = options.out / "interpolation.png"
-        images = pipe.interpolate(*captions, steps=options.steps, seed=options.seed, strip_path=path)
+        images = pipe.interpolate(*captions, steps=options.steps, seed=options.seed)
+        options.out.mkdir(parents=True, exist_ok=True)
+        save_grid(images, path, columns=len(images))
         for index, image in enumerate(images):
             image.save(options.out / f"interpolation_step{index:02d}.png")
         print(f"Wrote {len(images)} images from {captions[0]!r} to {captions[1]!r} and the strip {path}")
         return
 
     images = pipe(captions, num_images_per_prompt=options.num_images, seed=options.seed, batch_size=options.batch_size)
+    options.out.mkdir(parents=True, exist_ok=True)
     for index, image in enumerate(images):
         image.save(options.out / f"caption{index // options.num_images:03d}_sample{index % options.num_images:02d}.png")
     save_grid(images, options.out / "grid.png", columns=options.num_images)
     (options.out / "captions.txt").write_text("\n".join(captions) + "\n", encoding="utf-8")
     print(f"Wrote {len(images)} images and grid.png (one row per caption, listed in captions.txt) to {options.out}")
+
+
+GENERATED_PATTERNS = ("caption*_sample*.png", "grid.png", "captions.txt", "interpolation*.png")
+
+
+def _check_generate_out(out: Path, overwrite: bool) -> None:
+    """Refuse to mix new images with an earlier run's in `out`; with `overwrite`, delete only those earlier files."""
+    earlier = sorted({path for pattern in GENERATED_PATTERNS for path in out.glob(pattern)}) if out.is_dir() else []
+    if earlier and not overwrite:
+        raise T2IError(
+            f"{out} already contains generated images ({earlier[0].name} and {len(earlier) - 1} more);"
+            " choose another --out folder or pass --overwrite to replace them"
+        )
+    for path in earlier:
+        path.unlink()
 
 
 def run_export(args: list[str]) -> None:
@@ -135,7 +159,10 @@ def run_export(args: list[str]) -> None:
     parser.add_argument("--ckpt", required=True, type=Path, help="Checkpoint written by `t2i fit`.")
     parser.add_argument("--out", required=True, type=Path, help="Model folder to write.")
     parser.add_argument("--metrics", type=Path, help="JSON file of scores for the model card, such as `t2i evaluate --out`.")
-    parser.add_argument("--overwrite", action="store_true", help="Replace --out when it exists and is not empty.")
+    parser.add_argument(
+        "--overwrite", action="store_true",
+        help="Replace an earlier export in --out. A folder with files other than an export's is never written to.",
+    )
     options = parser.parse_args(args)
 
     from t2i.export import export_checkpoint
@@ -190,7 +217,7 @@ def run_prepare(args: list[str]) -> None:
     spec.validate()
     folder = prepare_images(spec, options.out, strict=options.strict)
     embeddings = prepare_embeddings(folder, options.out, options.encoder, None, options.pooling, root=options.root)
-    print(f"Prepared {options.dataset}: images in {folder / 'images'}, caption embeddings in {embeddings}")
+    print(f"{options.dataset} is ready: images in {folder / 'images'}, caption embeddings in {embeddings}")
 
 
 def run_evaluate(args: list[str]) -> None:
@@ -263,6 +290,12 @@ def main(argv: list[str] | None = None) -> int:
         else:
             run_evaluate(rest)
     except T2IError as error:
+        logger.error("%s", error)
+        return 1
+    except (ValueError, TypeError) as error:
+        # Invalid option values (an empty prompt, --steps 1) reach here from the library's argument checks.
+        if command == "fit":
+            raise
         logger.error("%s", error)
         return 1
     return 0

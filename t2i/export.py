@@ -20,19 +20,20 @@ logger = logging.getLogger(__name__)
 SAMPLES_NAME = "samples.png"
 CARD_NAME = "README.md"
 SAMPLE_NOISE = 8
+EXPORT_FILES = frozenset({CONFIG_NAME, WEIGHTS_NAME, SAMPLES_NAME, CARD_NAME})
 
 
 def export_checkpoint(checkpoint: str | Path, out: str | Path, metrics: str | Path | None = None, overwrite: bool = False) -> Path:
     """Write config.json, generator.safetensors, samples.png and a README.md model card for `checkpoint` into `out`.
 
     `metrics` is a JSON file of scores (such as the one `t2i evaluate --out` writes) for the card. An `out`
-    folder that exists and is not empty is replaced only with `overwrite`, so a user's files are not lost.
+    folder that already contains an export is replaced only with `overwrite`, and a folder with any other file is
+    never written to, so a user's files are not lost.
     """
     checkpoint, out = Path(checkpoint), Path(out)
     if not checkpoint.is_file():
         raise T2IError(f"checkpoint {checkpoint} not found; pass a file written by `t2i fit`, such as .../checkpoints/last.ckpt")
-    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
-        raise T2IError(f"{out} already exists and is not empty; choose another --out folder or pass --overwrite")
+    _check_out_folder(out, overwrite)
     scores = _read_metrics(Path(metrics)) if metrics is not None else {}
 
     config, weights, raw = read_checkpoint(checkpoint)
@@ -49,6 +50,25 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path, metrics: str | Pa
     replace_folder(tmp, out)
     logger.info("Exported %s to %s", checkpoint, out)
     return out
+
+
+def _check_out_folder(out: Path, overwrite: bool) -> None:
+    """Allow writing to `out` when it is new or empty, or with `overwrite` when it holds only an earlier export."""
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise T2IError(f"{out} is a file; choose a folder path for --out")
+    entries = sorted(path.name for path in out.iterdir())
+    if not entries:
+        return
+    foreign = [name for name in entries if name not in EXPORT_FILES]
+    if foreign:
+        raise T2IError(
+            f"{out} contains files that are not part of a t2i export ({', '.join(foreign[:5])}), so nothing was written"
+            " there; choose a new or empty folder for --out"
+        )
+    if not overwrite:
+        raise T2IError(f"{out} already contains an exported model; pass --overwrite to replace it, or choose another --out")
 
 
 def _read_metrics(path: Path) -> dict:
@@ -145,7 +165,6 @@ def _training_rows(config: dict) -> list[tuple[str, object]]:
         ("dataset", training.get("dataset")),
         ("split", data_settings.get("split")),
         ("batches trained", training.get("batches_trained")),
-        ("epochs completed", training.get("epochs")),
         ("batch size", data_settings.get("batch_size")),
         ("image size", f"{generator['image_size']} pixels"),
         ("generator width ngf", generator["ngf"]),

@@ -100,6 +100,8 @@ def write_model_folder(folder: Path, config: dict, weights: dict[str, torch.Tens
     config_tmp = folder / f".{CONFIG_NAME}.tmp-{os.getpid()}"
     config_tmp.write_text(json.dumps(config, indent=2, default=str) + "\n", encoding="utf-8")
     os.replace(config_tmp, folder / CONFIG_NAME)
+    # safetensors creates its file readable by the owner only; give it the same mode as the JSON file.
+    os.chmod(folder / WEIGHTS_NAME, (folder / CONFIG_NAME).stat().st_mode & 0o777)
 
 
 def replace_folder(tmp: Path, final: Path) -> None:

@@ -192,12 +192,12 @@ class Text2ImagePipeline:
     def _noise(self, count: int, seed, generator, noise) -> torch.Tensor:
         noise_dim = self.generator.noise_dim
         if noise is not None:
+            given = list(noise.shape)
             noise = noise.detach().float().cpu()
             noise = noise[None].expand(count, -1) if noise.dim() == 1 else noise
             if noise.shape != (count, noise_dim):
                 raise ValueError(
-                    f"noise must have shape [{count}, {noise_dim}] (one row per image) or [{noise_dim}],"
-                    f" got {list(noise.shape)}"
+                    f"noise must have shape [{count}, {noise_dim}] (one row per image) or [{noise_dim}], got {given}"
                 )
             return noise
         if generator is None:

@@ -104,3 +104,16 @@ def test_crop_output_in_model_range():
     batch = _datamodule_for_crops().on_after_batch_transfer({"image": data.images.clone()}, 0)
     assert batch["image"].min() >= -1.0
     assert batch["image"].max() <= 1.0
+
+
+def test_sample_captions_without_classes():
+    from t2i.data.datamodule import TextImageDataModule
+
+    module = TextImageDataModule(image_size=32, batch_size=2)
+    module.data = PreparedDataset(
+        images=torch.zeros(4, 3, 34, 34, dtype=torch.uint8), embeddings=torch.zeros(4, 1, 384),
+        caption_counts=torch.ones(4, dtype=torch.long), labels=torch.full((4,), -1),
+        captions=[["a"], ["b"], ["c"], ["d"]], keys=["0", "1", "2", "3"], class_names=[],
+    )
+    module.dataset_name = "folder"
+    assert module.sample_captions(3) == ["a", "b", "c"]

@@ -65,22 +65,32 @@ def test_sample_grid_rows_are_card_captions(exported):
     assert Image.open(exported / "samples.png").size == (8 * 34 + 2, len(rows) * 34 + 2)
 
 
-def test_export_keeps_existing_folder(checkpoint, tmp_path, caplog):
+@pytest.mark.parametrize("overwrite", [[], ["--overwrite"]])
+def test_export_keeps_user_files(checkpoint, tmp_path, caplog, overwrite):
     out = tmp_path / "mine"
     out.mkdir()
     (out / "notes.txt").write_text("my notes")
-    assert main(["export", "--ckpt", str(checkpoint), "--out", str(out)]) == 1
-    assert "already exists and is not empty" in caplog.text
+    assert main(["export", "--ckpt", str(checkpoint), "--out", str(out), *overwrite]) == 1
+    assert "not part of a t2i export (notes.txt)" in caplog.text
     assert (out / "notes.txt").read_text() == "my notes"
+    assert sorted(path.name for path in out.iterdir()) == ["notes.txt"]
 
 
-def test_export_overwrite_replaces(checkpoint, tmp_path):
-    out = tmp_path / "model"
-    out.mkdir()
-    (out / "old.txt").write_text("old")
+def test_export_existing_needs_overwrite(checkpoint, exported, tmp_path, caplog):
+    import shutil
+
+    out = shutil.copytree(exported, tmp_path / "copy")
+    assert main(["export", "--ckpt", str(checkpoint), "--out", str(out)]) == 1
+    assert "pass --overwrite" in caplog.text
+
+
+def test_export_overwrite_replaces_export(checkpoint, exported, tmp_path):
+    import shutil
+
+    out = shutil.copytree(exported, tmp_path / "copy")
+    (out / "README.md").write_text("old card")
     assert main(["export", "--ckpt", str(checkpoint), "--out", str(out), "--overwrite"]) == 0
-    assert not (out / "old.txt").exists()
-    assert (out / "config.json").is_file()
+    assert (out / "README.md").read_text() != "old card"
 
 
 def test_export_missing_checkpoint(tmp_path, caplog):
@@ -120,3 +130,28 @@ def test_generate_function_with_export(exported):
     import t2i
 
     assert len(t2i.generate(PROMPT, model=exported, num_images=3)) == 3
+
+
+def test_cli_generate_refuses_earlier_output(exported, tmp_path, caplog):
+    out = tmp_path / "images"
+    assert main(["generate", PROMPT, "--model", str(exported), "--num-images", "3", "--out", str(out)]) == 0
+    (out / "notes.txt").write_text("mine")
+    assert main(["generate", "a blue flower", "--model", str(exported), "--num-images", "1", "--out", str(out)]) == 1
+    assert "already contains generated images" in caplog.text
+    assert main(["generate", "a blue flower", "--model", str(exported), "--num-images", "1", "--out", str(out),
+                 "--overwrite"]) == 0
+    assert sorted(path.name for path in out.iterdir()) == ["caption000_sample00.png", "captions.txt", "grid.png", "notes.txt"]
+
+
+def test_cli_empty_prompt_one_line(exported, tmp_path, caplog, capsys):
+    out = tmp_path / "never"
+    assert main(["generate", "  ", "--model", str(exported), "--out", str(out)]) == 1
+    assert "prompt 0 is empty" in caplog.text
+    assert "Traceback" not in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_cli_interpolate_one_step(exported, tmp_path, caplog):
+    code = main(["generate", "a", "b", "--interpolate", "--steps", "1", "--model", str(exported), "--out", str(tmp_path)])
+    assert code == 1
+    assert "steps must be at least 2" in caplog.text

@@ -51,7 +51,7 @@ def test_official_split_keeps_train_and_val(real_oxford):
 def test_prepare_command_real_oxford(tmp_path, real_oxford, capsys, caplog):
     out = tmp_path / "cache"
     assert main(["prepare", "oxford102", "--root", str(real_oxford), "--out", str(out)]) == 0
-    assert "Prepared oxford102" in capsys.readouterr().out
+    assert "oxford102 is ready" in capsys.readouterr().out
     import datasets
 
     folder = next(out.glob("oxford102-76px-*"))

@@ -214,15 +214,18 @@ class TextImageDataModule(L.LightningDataModule):
         return batch
 
     def sample_captions(self, count: int = 6) -> list[str]:
-        """Return fixed captions for sample grids: the first caption of images from distinct classes."""
+        """Return fixed captions for sample grids: the first caption of images from distinct classes (or images)."""
         if self.dataset_name == "toy-flowers":
             from t2i.data.toy_flowers import SAMPLE_CAPTIONS
 
             return list(SAMPLE_CAPTIONS[:count])
         captions, seen = [], set()
-        for image_captions, label in zip(self.data.captions, self.data.labels.tolist()):
-            if label not in seen and image_captions:
-                seen.add(label)
+        has_classes = bool((self.data.labels >= 0).any())
+        for index, (image_captions, label) in enumerate(zip(self.data.captions, self.data.labels.tolist())):
+            # Without classes, every image counts as its own class.
+            group = label if has_classes else index
+            if group not in seen and image_captions:
+                seen.add(group)
                 captions.append(image_captions[0])
             if len(captions) == count:
                 break

@@ -19,7 +19,8 @@ KID_SUBSETS = 100
 KID_SUBSET_SIZE = 1000
 # Salimans et al. (2016) report the Inception Score as the mean over 10 splits.
 ISC_SPLITS = 10
-# FID is biased upwards for small sample counts (Chong and Forsyth 2020); published FIDs use 10,000 to 50,000.
+# FID from a finite sample is biased, and the bias depends on the model (Chong and Forsyth 2020), so
+# scores from few samples can rank models wrongly. The threshold of the warning is t2i's own choice.
 FID_MIN_SAMPLES = 10_000
 
 

@@ -84,6 +84,22 @@ def clip_score(images: torch.Tensor, captions: list[str], clip_model: str | None
     return {"computed": True, "model": clip_model, "score": float(metric.compute())}
 
 
+def _feature_extractor(fidelity: str, inception_weights, feature_extractor) -> tuple[object, dict, str]:
+    """Return (extractor, its identity, None), or (None, {}, the reason) when FID, KID and IS are skipped."""
+    if fidelity == "off":
+        return None, {}, "turned off with --fidelity off"
+    if feature_extractor is not None:
+        return feature_extractor, {"name": feature_extractor.get_name(), "file": None, "sha256": None}, None
+    try:
+        extractor, identity = load_inception(resolve_inception_weights(inception_weights))
+    except T2IError as error:
+        if fidelity == "on":
+            raise
+        logger.warning("FID, KID and Inception Score are not computed: %s", error)
+        return None, {}, str(error)
+    return extractor, identity, None
+
+
 def model_hash(path: Path) -> str:
     return file_sha256(path / WEIGHTS_NAME if path.is_dir() else path)
 
@@ -126,6 +142,8 @@ def evaluate_model(
     if num_samples < 2:
         raise T2IError(f"--num-samples must be at least 2, got {num_samples}")
     model, cache_dir = Path(model), Path(cache_dir)
+    # The Inception weights are found first, so that a missing file stops the run before any image is drawn.
+    extractor, identity, fidelity_reason = _feature_extractor(fidelity, inception_weights, feature_extractor)
     pipe = Text2ImagePipeline.from_pretrained(model)
     spec = dataset_spec(pipe.config, dict(overrides or {}))
     size = pipe.generator.image_size
@@ -158,28 +176,18 @@ def evaluate_model(
     }
     report = {"protocol": protocol, "warnings": warnings}
 
-    report["fidelity"] = {"computed": False, "reason": "turned off with --fidelity off"}
-    if fidelity != "off":
-        try:
-            if feature_extractor is None:
-                feature_extractor, identity = load_inception(resolve_inception_weights(inception_weights))
-            else:
-                identity = {"name": feature_extractor.get_name(), "file": None, "sha256": None}
-        except T2IError as error:
-            if fidelity == "on":
-                raise
-            logger.warning("FID, KID and Inception Score are not computed: %s", error)
-            report["fidelity"] = {"computed": False, "reason": str(error)}
-        else:
-            real_features, reference_hash = reference_features(feature_extractor, identity, real, cache_dir, batch_size)
-            fake_features = extract_features(feature_extractor, fake, batch_size, desc="Inception features of generated images")
-            report["fidelity"] = {"computed": True, **fidelity_metrics(real_features, fake_features, seed)}
-            protocol.update(feature_extractor=identity, reference_features_sha256=reference_hash)
-            if num_samples < FID_MIN_SAMPLES:
-                warnings.append(
-                    f"FID from {num_samples} samples is biased upwards and not comparable with published FIDs, which"
-                    f" use at least {FID_MIN_SAMPLES:,}; pass --num-samples {FID_MIN_SAMPLES} or more"
-                )
+    if extractor is None:
+        report["fidelity"] = {"computed": False, "reason": fidelity_reason}
+    else:
+        real_features, reference_hash = reference_features(extractor, identity, real, cache_dir, batch_size)
+        fake_features = extract_features(extractor, fake, batch_size, desc="Inception features of generated images")
+        report["fidelity"] = {"computed": True, **fidelity_metrics(real_features, fake_features, seed)}
+        protocol.update(feature_extractor=identity, reference_features_sha256=reference_hash)
+        if num_samples < FID_MIN_SAMPLES:
+            warnings.append(
+                f"FID from {num_samples} samples is biased and not comparable with FIDs from more samples;"
+                f" pass --num-samples {FID_MIN_SAMPLES} or more, and compare models only at the same count"
+            )
 
     report["clip_score"] = clip_score(fake, captions, clip_model)
     if spec.name == "toy-flowers":
