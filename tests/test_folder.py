@@ -73,3 +73,30 @@ def test_fit_on_folder(folder, tmp_path, cache_dir):
     assert code == 0
     checkpoint = torch.load(tmp_path / "runs/oxford102/checkpoints/last.ckpt", weights_only=True)
     assert checkpoint["t2i"]["batches_trained"] == 2
+
+
+def test_training_loop_decodes_no_image(folder, tmp_path, cache_dir, monkeypatch):
+    """After `t2i prepare`, training reads only the uint8 cache: PIL opens no image file."""
+    import PIL.Image
+
+    assert main(["prepare", "folder", "--root", str(folder), "--out", str(cache_dir)]) == 0
+    opened = []
+    original_open = PIL.Image.open
+
+    def counting_open(*args, **kwargs):
+        opened.append(args[0])
+        return original_open(*args, **kwargs)
+
+    monkeypatch.setattr(PIL.Image, "open", counting_open)
+    previous = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        code = main(
+            ["fit", "--config", str(CONFIGS / "oxford102.yaml"), "--data.dataset", "folder", "--data.root", str(folder),
+             "--data.cache_dir", str(cache_dir), "--data.load_size", "76", "--model.ngf", "4", "--model.ndf", "4",
+             "--data.batch_size", "2", "--trainer.max_epochs", "2", "--trainer.enable_progress_bar", "false"]
+        )
+    finally:
+        os.chdir(previous)
+    assert code == 0
+    assert opened == []
