@@ -7,8 +7,9 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
+from t2i.data.batches import SeededBatches
 from t2i.data.prepare import DatasetSpec, prepare_images
 from t2i.data.prepared import PreparedDataset, load_prepared, prepare_embeddings
 from t2i.errors import DatasetError
@@ -39,11 +40,12 @@ class CaptionedImages(Dataset):
     def __len__(self) -> int:
         return len(self.data.images)
 
-    def average_embeddings(self, indices: torch.Tensor) -> torch.Tensor:
+    def average_embeddings(self, indices: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """Average `captions_per_embedding` distinct random captions of each image (Reed et al.'s released code uses 4)."""
+        generator = generator or self.generator
         counts = self.data.caption_counts[indices]
         slots = self.data.embeddings.shape[1]
-        scores = torch.rand(len(indices), slots, generator=self.generator)
+        scores = torch.rand(len(indices), slots, generator=generator)
         scores[torch.arange(slots)[None, :] >= counts[:, None]] = float("inf")
         chosen = scores.argsort(dim=1)[:, : self.captions_per_embedding]
         used_counts = torch.minimum(counts, torch.tensor(self.captions_per_embedding))
@@ -51,32 +53,32 @@ class CaptionedImages(Dataset):
         embeddings = self.data.embeddings[indices[:, None], chosen]
         return (embeddings * valid[:, :, None]).sum(dim=1) / used_counts[:, None]
 
-    def mismatched_indices(self, indices: torch.Tensor) -> torch.Tensor:
+    def mismatched_indices(self, indices: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """Draw for each image another image of a different class, or any other image when classes are unknown."""
+        generator = generator or self.generator
         labels = self.data.labels
-        others = torch.randint(len(self), (len(indices),), generator=self.generator)
+        others = torch.randint(len(self), (len(indices),), generator=generator)
         for _ in range(MAX_MISMATCH_ROUNDS):
             clash = labels[others] == labels[indices] if self.has_classes else others == indices
             if not clash.any():
                 break
-            others[clash] = torch.randint(len(self), (int(clash.sum()),), generator=self.generator)
+            others[clash] = torch.randint(len(self), (int(clash.sum()),), generator=generator)
         return others
 
-    def __getitems__(self, indices: list[int]) -> dict[str, torch.Tensor]:
-        index = torch.as_tensor(indices)
+    def sample(self, indices: torch.Tensor, generator: torch.Generator) -> dict[str, torch.Tensor]:
+        """Return the batch of `indices`, drawing its captions and mismatches from `generator`."""
         return {
-            "image": self.data.images[index],
-            "embedding": self.average_embeddings(index),
-            "mismatched_embedding": self.average_embeddings(self.mismatched_indices(index)),
-            "label": self.data.labels[index],
+            "image": self.data.images[indices],
+            "embedding": self.average_embeddings(indices, generator),
+            "mismatched_embedding": self.average_embeddings(self.mismatched_indices(indices, generator), generator),
+            "label": self.data.labels[indices],
         }
+
+    def __getitems__(self, indices: list[int]) -> dict[str, torch.Tensor]:
+        return self.sample(torch.as_tensor(indices), self.generator)
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         return {key: value[0] for key, value in self.__getitems__([index]).items()}
-
-
-def _keep_batch(batch):
-    return batch
 
 
 class TextImageDataModule(L.LightningDataModule):
@@ -108,7 +110,6 @@ class TextImageDataModule(L.LightningDataModule):
         pooling: Text pooling: "auto" (as the model prescribes), "mean", "mean_normalized", "cls" or "clip".
         captions_per_embedding: Caption embeddings averaged per image and step (4 in Reed et al.'s released code).
         cache_dir: Folder for the prepared image caches and the caption-embedding cache.
-        num_workers: DataLoader worker processes; 0 is fastest here because batches come from memory.
     """
 
     def __init__(
@@ -132,7 +133,6 @@ class TextImageDataModule(L.LightningDataModule):
         pooling: str = "auto",
         captions_per_embedding: int = 4,
         cache_dir: str = "data/cache",
-        num_workers: int = 0,
     ):
         super().__init__()
         if batch_size < 2:
@@ -184,17 +184,13 @@ class TextImageDataModule(L.LightningDataModule):
             len(self.data.images), int(self.data.caption_counts.sum()), self.dataset_name,
         )
 
-    def train_dataloader(self) -> DataLoader:
+    def train_dataloader(self) -> SeededBatches:
+        """Return the training batches; they resume exactly where a restored run left off (see SeededBatches)."""
         dataset = CaptionedImages(self.data, self.hparams.captions_per_embedding, self.hparams.seed)
-        return DataLoader(
-            dataset,
-            batch_size=self.batch_size,
-            shuffle=True,
-            drop_last=True,
-            collate_fn=_keep_batch,
-            generator=torch.Generator().manual_seed(self.hparams.seed + 2),
-            num_workers=self.hparams.num_workers,
-            persistent_workers=self.hparams.num_workers > 0,
+        trainer = self.trainer
+        return SeededBatches(
+            dataset, self.batch_size, self.hparams.seed, batches_done=lambda: trainer.lightning_module.batches_trained,
+            rank=trainer.global_rank, world_size=trainer.world_size,
         )
 
     def on_after_batch_transfer(self, batch: dict[str, torch.Tensor], dataloader_idx: int) -> dict[str, torch.Tensor]:
@@ -202,8 +198,10 @@ class TextImageDataModule(L.LightningDataModule):
         images = batch["image"]
         batch_size, _, load_size, _ = images.shape
         size = self.image_size
-        offsets = torch.randint(load_size - size + 1, (2, batch_size), generator=self.crop_generator)
-        flips = torch.rand(batch_size, generator=self.crop_generator) < 0.5
+        seed = batch.pop("augment_seed", None)
+        generator = self.crop_generator if seed is None else torch.Generator().manual_seed(int(seed))
+        offsets = torch.randint(load_size - size + 1, (2, batch_size), generator=generator)
+        flips = torch.rand(batch_size, generator=generator) < 0.5
         steps = torch.arange(size)
         rows = (offsets[0][:, None] + steps).to(images.device)
         columns = offsets[1][:, None] + torch.where(flips[:, None], steps.flip(0), steps)

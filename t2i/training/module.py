@@ -7,6 +7,7 @@ from typing import Any
 import lightning as L
 import torch
 
+from t2i.data.batches import batch_seed
 from t2i.models.discriminator import Discriminator
 from t2i.models.generator import Generator
 from t2i.training.losses import gan_cls_loss, generator_loss, interpolate_embeddings
@@ -33,6 +34,8 @@ class TextToImageGAN(L.LightningModule):
         interpolation_beta: Interpolation coefficient beta of GAN-INT.
         lr_decay_every: Multiply both learning rates by `lr_decay_factor` every this many epochs.
         lr_decay_factor: Learning-rate factor applied every `lr_decay_every` epochs.
+        noise_seed: Seed of the noise vectors; each batch draws from a generator seeded with it, the batch
+            number and the process rank, so a resumed run draws the same noise as an uninterrupted one.
         channels_last: Keep weights and images in channels-last memory format, which GPU convolutions favour.
         compile: Compile both networks with torch.compile on the first step (slow to start; pays off on GPUs).
     """
@@ -54,6 +57,7 @@ class TextToImageGAN(L.LightningModule):
         interpolation_beta: float = 0.5,
         lr_decay_every: int = 100,
         lr_decay_factor: float = 0.5,
+        noise_seed: int = 0,
         channels_last: bool = False,
         compile: bool = False,
     ):
@@ -106,8 +110,11 @@ class TextToImageGAN(L.LightningModule):
         d_optimizer, g_optimizer = self.optimizers()
         hp = self.hparams
 
+        noise_generator = torch.Generator(device=self.device)
+        noise_generator.manual_seed(batch_seed(hp.noise_seed, self.batches_trained, self.global_rank))
+
         # Discriminator step: three pairs, each through D as its own batch as in the released code.
-        z = torch.randn(batch_size, hp.noise_dim, device=self.device, dtype=images.dtype)
+        z = torch.randn(batch_size, hp.noise_dim, device=self.device, dtype=images.dtype, generator=noise_generator)
         fake_images = self.generator(z, text_embedding)
         with self.toggled_optimizer(d_optimizer):
             d_loss, d_terms = gan_cls_loss(
@@ -126,7 +133,7 @@ class TextToImageGAN(L.LightningModule):
             interpolated_logits = None
             if hp.interpolation_weight > 0:
                 interpolated_embedding = interpolate_embeddings(text_embedding, hp.interpolation_beta)
-                z_interpolated = torch.randn_like(z)
+                z_interpolated = torch.randn(z.shape, device=z.device, dtype=z.dtype, generator=noise_generator)
                 interpolated_logits = self.discriminator(
                     self.generator(z_interpolated, interpolated_embedding), interpolated_embedding
                 )
