@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -37,7 +38,25 @@ def _configure_logging() -> None:
         handler = logging.StreamHandler()
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S"))
         logger.addHandler(handler)
+    # Each call writes to the current standard error, which callers that run main() twice may have replaced.
+    logger.handlers[0].stream = sys.stderr
     logger.setLevel(logging.INFO)
+
+
+def check_writable(folder: Path) -> None:
+    """Raise ConfigError unless `folder` exists or can be created, and a file can be written in it."""
+    from t2i.errors import ConfigError
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".t2i-write-check-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        raise ConfigError(
+            f"cannot write to the output folder {folder} ({error.strerror or error}); pass a writable folder with"
+            " --trainer.default_root_dir (and the checkpoint callback's dirpath)"
+        ) from error
 
 
 def run_fit(args: list[str] | None) -> None:
@@ -54,6 +73,15 @@ def run_fit(args: list[str] | None) -> None:
         def add_arguments_to_parser(self, parser) -> None:
             parser.link_arguments("data.image_size", "model.image_size")
             parser.link_arguments("data.embedding_dim", "model.embedding_dim", apply_on="instantiate")
+
+        def before_fit(self) -> None:
+            # Fail before the data are prepared, not at the first checkpoint hours later.
+            folders = {Path(self.trainer.default_root_dir)}
+            callback = self.trainer.checkpoint_callback
+            if callback is not None and getattr(callback, "dirpath", None):
+                folders.add(Path(callback.dirpath))
+            for folder in folders:
+                check_writable(folder)
 
     T2ICLI(
         TextToImageGAN,

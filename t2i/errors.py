@@ -11,3 +11,11 @@ class DatasetError(T2IError, ValueError):
 
 class ModelNotFoundError(T2IError, FileNotFoundError):
     """A trained model, checkpoint or text encoder that cannot be found."""
+
+
+class ConfigError(T2IError, ValueError):
+    """A setting with an invalid value, such as a batch size of 0 or an unsupported image size."""
+
+
+class TrainingError(T2IError, RuntimeError):
+    """Training cannot go on, for example after too many batches with a non-finite loss."""

@@ -15,3 +15,16 @@ class KillAfterBatches(L.Callback):
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         if pl_module.batches_trained >= self.batches:
             os.kill(os.getpid(), signal.SIGKILL)
+
+
+class NanBatches(L.Callback):
+    """Fill the images of the given batch numbers (or of every batch from `from_batch` on) with NaN."""
+
+    def __init__(self, batches: list[int] | None = None, from_batch: int | None = None):
+        self.batches = set(batches or [])
+        self.from_batch = from_batch
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        number = pl_module.batches_trained
+        if number in self.batches or (self.from_batch is not None and number >= self.from_batch):
+            batch["image"].fill_(float("nan"))

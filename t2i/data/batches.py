@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 import torch
+from t2i.errors import ConfigError
 
 
 def batch_seed(*parts: int) -> int:
@@ -36,7 +37,7 @@ class SeededBatches:
         self.rank = rank
         self.world_size = world_size
         if len(self) == 0:
-            raise ValueError(
+            raise ConfigError(
                 f"{len(dataset)} images shared by {world_size} processes make no full batch of {batch_size};"
                 " lower --data.batch_size"
             )

@@ -12,7 +12,7 @@ from torch.utils.data import Dataset
 from t2i.data.batches import SeededBatches
 from t2i.data.prepare import DatasetSpec, prepare_images
 from t2i.data.prepared import PreparedDataset, load_prepared, prepare_embeddings
-from t2i.errors import DatasetError
+from t2i.errors import ConfigError, DatasetError
 from t2i.images import from_uint8
 from t2i.models.blocks import check_image_size
 from t2i.text.encoder import DEFAULT_ENCODER, embedding_dim_for, encoder_cache_key
@@ -136,13 +136,13 @@ class TextImageDataModule(L.LightningDataModule):
     ):
         super().__init__()
         if batch_size < 2:
-            raise ValueError(f"batch_size must be at least 2 (GAN-INT pairs captions within a batch), got {batch_size}")
+            raise ConfigError(f"batch_size must be at least 2 (GAN-INT pairs captions within a batch), got {batch_size}")
         check_image_size(image_size)
         load_size = load_size if load_size is not None else round(image_size * 76 / 64)
         if load_size < image_size:
-            raise ValueError(f"load_size ({load_size}) must be at least image_size ({image_size})")
+            raise ConfigError(f"load_size ({load_size}) must be at least image_size ({image_size})")
         if captions_per_embedding < 1:
-            raise ValueError(f"captions_per_embedding must be at least 1, got {captions_per_embedding}")
+            raise ConfigError(f"captions_per_embedding must be at least 1, got {captions_per_embedding}")
         self.save_hyperparameters()
         self.spec = DatasetSpec(
             name=dataset, root=root, load_size=load_size, num_images=num_images, seed=seed, split=split, crop=crop,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from torch import nn
 
+from t2i.errors import ConfigError
+
 SUPPORTED_IMAGE_SIZES = (32, 64)
 
 
@@ -45,5 +47,5 @@ def init_dcgan_weights(module: nn.Module) -> None:
 def check_image_size(image_size: int) -> int:
     """Return `image_size` when the models support it, else raise a ValueError that lists the choices."""
     if image_size not in SUPPORTED_IMAGE_SIZES:
-        raise ValueError(f"image_size must be one of {SUPPORTED_IMAGE_SIZES}, got {image_size}")
+        raise ConfigError(f"image_size must be one of {SUPPORTED_IMAGE_SIZES}, got {image_size}")
     return image_size

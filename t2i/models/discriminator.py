@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from t2i.models.blocks import Residual, check_image_size, init_dcgan_weights
+from t2i.errors import ConfigError
 
 
 class Discriminator(nn.Module):
@@ -21,7 +22,7 @@ class Discriminator(nn.Module):
         super().__init__()
         check_image_size(image_size)
         if ndf < 4:
-            raise ValueError(f"ndf must be at least 4 so that the residual bottleneck has channels, got {ndf}")
+            raise ConfigError(f"ndf must be at least 4 so that the residual bottleneck has channels, got {ndf}")
         self.embedding_dim = embedding_dim
         self.image_size = image_size
         leaky = nn.LeakyReLU(0.2)

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from t2i.models.blocks import Residual, check_image_size, init_dcgan_weights
+from t2i.errors import ConfigError
 
 
 class Generator(nn.Module):
@@ -27,7 +28,7 @@ class Generator(nn.Module):
         super().__init__()
         check_image_size(image_size)
         if ngf < 4:
-            raise ValueError(f"ngf must be at least 4 so that the residual bottlenecks have channels, got {ngf}")
+            raise ConfigError(f"ngf must be at least 4 so that the residual bottlenecks have channels, got {ngf}")
         self.embedding_dim = embedding_dim
         self.noise_dim = noise_dim
         self.image_size = image_size

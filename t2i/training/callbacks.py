@@ -13,6 +13,7 @@ from PIL import Image
 from torchvision.utils import make_grid
 
 from t2i.images import to_hwc_uint8
+from t2i.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ class SampleGrid(L.Callback):
 
     def __init__(self, every_n_batches: int = 500, num_captions: int = 6, num_noise: int = 8, seed: int = 0):
         if every_n_batches < 1:
-            raise ValueError(f"every_n_batches must be at least 1, got {every_n_batches}")
+            raise ConfigError(f"every_n_batches must be at least 1, got {every_n_batches}")
         self.every_n_batches = every_n_batches
         self.num_captions = num_captions
         self.num_noise = num_noise

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import lightning as L
 import torch
 
 from t2i.data.batches import batch_seed
+from t2i.errors import ConfigError, TrainingError
 from t2i.models.discriminator import Discriminator
 from t2i.models.generator import Generator
 from t2i.training.losses import gan_cls_loss, generator_loss, interpolate_embeddings
 
 CHECKPOINT_FORMAT = 1
+# Settings that change the networks' shapes; a checkpoint resumes only into a model with the same values.
+ARCHITECTURE_KEYS = ("embedding_dim", "image_size", "noise_dim", "projection_dim", "ngf", "ndf")
+
+logger = logging.getLogger(__name__)
 
 
 class TextToImageGAN(L.LightningModule):
@@ -36,6 +42,8 @@ class TextToImageGAN(L.LightningModule):
         lr_decay_factor: Learning-rate factor applied every `lr_decay_every` epochs.
         noise_seed: Seed of the noise vectors; each batch draws from a generator seeded with it, the batch
             number and the process rank, so a resumed run draws the same noise as an uninterrupted one.
+        max_nonfinite_batches: Stop with an error after this many batches in a row whose loss is NaN or
+            infinite; each such batch is skipped (no weight update) and logged.
         channels_last: Keep weights and images in channels-last memory format, which GPU convolutions favour.
         compile: Compile both networks with torch.compile on the first step (slow to start; pays off on GPUs).
     """
@@ -58,14 +66,17 @@ class TextToImageGAN(L.LightningModule):
         lr_decay_every: int = 100,
         lr_decay_factor: float = 0.5,
         noise_seed: int = 0,
+        max_nonfinite_batches: int = 10,
         channels_last: bool = False,
         compile: bool = False,
     ):
         super().__init__()
         if lr <= 0:
-            raise ValueError(f"lr must be positive, got {lr}")
+            raise ConfigError(f"lr must be positive, got {lr}")
+        if max_nonfinite_batches < 1:
+            raise ConfigError(f"max_nonfinite_batches must be at least 1, got {max_nonfinite_batches}")
         if lr_decay_every < 1:
-            raise ValueError(f"lr_decay_every must be at least 1 epoch, got {lr_decay_every}")
+            raise ConfigError(f"lr_decay_every must be at least 1 epoch, got {lr_decay_every}")
         self.save_hyperparameters()
         self.automatic_optimization = False
         self.generator = Generator(embedding_dim, noise_dim, projection_dim, ngf, image_size)
@@ -75,6 +86,7 @@ class TextToImageGAN(L.LightningModule):
             self.discriminator.to(memory_format=torch.channels_last)
         # Batches trained so far; Lightning's global_step counts both optimisers' steps, two per batch.
         self.batches_trained = 0
+        self.nonfinite_in_a_row = 0
 
     def configure_model(self) -> None:
         # nn.Module.compile compiles in place, so parameter names and checkpoints stay as without it.
@@ -110,6 +122,8 @@ class TextToImageGAN(L.LightningModule):
         d_optimizer, g_optimizer = self.optimizers()
         hp = self.hparams
 
+        # Batch-norm running statistics change in every forward pass; a skipped batch puts them back.
+        buffers = [(buffer, buffer.clone()) for buffer in (*self.generator.buffers(), *self.discriminator.buffers())]
         noise_generator = torch.Generator(device=self.device)
         noise_generator.manual_seed(batch_seed(hp.noise_seed, self.batches_trained, self.global_rank))
 
@@ -124,9 +138,14 @@ class TextToImageGAN(L.LightningModule):
                 hp.mismatch_weight,
                 hp.fake_weight,
             )
-            d_optimizer.zero_grad(set_to_none=True)
-            self.manual_backward(d_loss)
-            d_optimizer.step()
+            d_finite = bool(torch.isfinite(d_loss))
+            if d_finite:
+                d_optimizer.zero_grad(set_to_none=True)
+                self.manual_backward(d_loss)
+                d_optimizer.step()
+        if not d_finite:
+            self._skip_batch("discriminator", d_loss, buffers)
+            return
 
         # Generator step: fool D on matching text and, for GAN-INT, on interpolated text with fresh noise.
         with self.toggled_optimizer(g_optimizer):
@@ -140,16 +159,43 @@ class TextToImageGAN(L.LightningModule):
             g_loss, g_terms = generator_loss(
                 self.discriminator(fake_images, text_embedding), interpolated_logits, hp.interpolation_weight
             )
-            g_optimizer.zero_grad(set_to_none=True)
-            self.manual_backward(g_loss)
-            g_optimizer.step()
+            g_finite = bool(torch.isfinite(g_loss))
+            if g_finite:
+                g_optimizer.zero_grad(set_to_none=True)
+                self.manual_backward(g_loss)
+                g_optimizer.step()
+        if not g_finite:
+            self._skip_batch("generator", g_loss, buffers)
+            return
 
         self.batches_trained += 1
+        self.nonfinite_in_a_row = 0
         self.log_dict({"d_loss": d_loss.detach(), "g_loss": g_loss.detach()}, prog_bar=True, batch_size=batch_size)
         self.log_dict(
             {f"loss/{name}": value.detach() for name, value in {**d_terms, **g_terms}.items()},
             batch_size=batch_size,
         )
+
+    def _skip_batch(self, player: str, loss: torch.Tensor, buffers: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
+        """Count a batch whose loss is not finite (its update was skipped); stop after too many in a row."""
+        with torch.no_grad():
+            for buffer, saved in buffers:
+                buffer.copy_(saved)
+        self.nonfinite_in_a_row += 1
+        logger.warning(
+            "Skipped the %s update of batch %d: its loss is %s (%d such batches in a row)",
+            player, self.batches_trained, float(loss), self.nonfinite_in_a_row,
+        )
+        self.batches_trained += 1
+        if self.nonfinite_in_a_row >= self.hparams.max_nonfinite_batches:
+            callback = self.trainer.checkpoint_callback
+            last = getattr(callback, "last_model_path", "") or getattr(callback, "best_model_path", "")
+            where = f"the last good checkpoint is {last}" if last else "no checkpoint was saved before"
+            raise TrainingError(
+                f"{self.nonfinite_in_a_row} batches in a row had a non-finite loss (the last one batch"
+                f" {self.batches_trained - 1}), so training stopped; {where}. Resume from it with a lower --model.lr,"
+                " or check the data for NaN values"
+            )
 
     def on_train_epoch_end(self) -> None:
         for scheduler in self.lr_schedulers():
@@ -169,4 +215,16 @@ class TextToImageGAN(L.LightningModule):
         }
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # Lightning calls this before it loads the weights, so a mismatch is reported before a size error.
+        saved = checkpoint.get("hyper_parameters") or {}
+        different = [
+            f"{key}={saved[key]} (this run: {self.hparams[key]})"
+            for key in ARCHITECTURE_KEYS
+            if key in saved and saved[key] != self.hparams[key]
+        ]
+        if different:
+            raise ConfigError(
+                f"the checkpoint was trained with {', '.join(different)}; pass the same --model and --data settings"
+                " to resume it, or start a new run without --ckpt_path"
+            )
         self.batches_trained = checkpoint.get("t2i", {}).get("batches_trained", 0)
