@@ -74,6 +74,14 @@ def run_fit(args: list[str] | None) -> None:
             parser.link_arguments("data.image_size", "model.image_size")
             parser.link_arguments("data.embedding_dim", "model.embedding_dim", apply_on="instantiate")
 
+        def before_instantiate_classes(self) -> None:
+            # GAN-CLS updates D and G in separate steps, each leaving the other network's parameters without
+            # gradients, which plain DDP rejects; Lightning's registered variant below tolerates that.
+            trainer = self.config[self.subcommand]["trainer"] if self.subcommand else self.config["trainer"]
+            if trainer.get("strategy") == "ddp":
+                trainer["strategy"] = "ddp_find_unused_parameters_true"
+                logger.info("Using --trainer.strategy ddp_find_unused_parameters_true, which GAN training needs with DDP")
+
         def before_fit(self) -> None:
             # Fail before the data are prepared, not at the first checkpoint hours later.
             folders = {Path(self.trainer.default_root_dir)}

@@ -28,3 +28,13 @@ class NanBatches(L.Callback):
         number = pl_module.batches_trained
         if number in self.batches or (self.from_batch is not None and number >= self.from_batch):
             batch["image"].fill_(float("nan"))
+
+
+class SaveRankWeights(L.Callback):
+    """Save every process's parameters (weights, not batch-norm statistics) to weights_rank<N>.pt in the working folder."""
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        import torch
+
+        weights = {name: value.detach().cpu() for name, value in pl_module.named_parameters()}
+        torch.save(weights, f"weights_rank{trainer.global_rank}.pt")

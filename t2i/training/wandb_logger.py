@@ -43,7 +43,8 @@ class RunLogger(WandbLogger):
     @property
     def experiment(self):
         experiment = WandbLogger.experiment.fget(self)
-        if not self._offline_announced and getattr(experiment, "dir", None):
+        # Ranks other than 0 get Lightning's DummyExperiment, whose attributes are methods, not a run folder.
+        if not self._offline_announced and isinstance(getattr(experiment, "dir", None), str):
             self._offline_announced = True
             run_dir = Path(experiment.dir).parent
             logger.info("No W&B credentials found, so W&B logs offline to %s; upload it later with: wandb sync %s", run_dir, run_dir)
