@@ -68,7 +68,7 @@ def test_missing_pickles_named(tmp_path):
 
 def test_count_mismatch_rejected(tmp_path):
     _write_part(tmp_path / "train", ["001.A/a_1", "001.A/a_2"], [_embedding(0)])
-    with pytest.raises(DatasetError, match="holds 1 images but .* lists 2"):
+    with pytest.raises(DatasetError, match="contains 1 images but .* lists 2"):
         precomputed_embeddings(tmp_path, ["a_1"])
 
 

@@ -55,7 +55,7 @@ def read_embedding_file(filenames_path: Path, embeddings_path: Path) -> dict[str
         raise DatasetError(f"{embeddings_path} must hold one numeric array per image: {error}") from error
     if len(arrays) != len(keys):
         raise DatasetError(
-            f"{embeddings_path} holds {len(arrays)} images but {filenames_path} lists {len(keys)}; the two files must"
+            f"{embeddings_path} contains {len(arrays)} images but {filenames_path} lists {len(keys)}; the two files must"
             " list the same images in the same order"
         )
     for key, array in zip(keys, arrays):
