@@ -132,14 +132,28 @@ def _generate_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _read_prompts_file(path: Path) -> list[str]:
+    """Return the non-blank lines of a UTF-8 prompts file, with errors that name the file."""
+    if path.is_dir():
+        raise T2IError(f"prompts file {path} is a folder; pass a text file with one caption a line")
+    if not path.is_file():
+        raise T2IError(f"prompts file {path} not found; write one caption a line into a UTF-8 text file")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise T2IError(f"prompts file {path} is not UTF-8 text ({error.reason} at byte {error.start}); save it as UTF-8") from error
+    prompts = [line.strip() for line in text.splitlines() if line.strip()]
+    if not prompts:
+        raise T2IError(f"prompts file {path} has no caption (it is empty or blank); write one caption a line")
+    return prompts
+
+
 def run_generate(args: list[str]) -> None:
     """Write one PNG per generated image and a grid with one row per caption, or an interpolation strip."""
     options = _generate_parser().parse_args(args)
     captions = list(options.captions)
     if options.prompts_file is not None:
-        if not options.prompts_file.is_file():
-            raise T2IError(f"prompts file {options.prompts_file} not found; write one caption a line into a UTF-8 text file")
-        captions += [line.strip() for line in options.prompts_file.read_text(encoding="utf-8").splitlines() if line.strip()]
+        captions += _read_prompts_file(options.prompts_file)
     if not captions:
         raise T2IError("no captions given; pass captions as arguments or with --prompts-file FILE")
     if options.interpolate and len(captions) != 2:

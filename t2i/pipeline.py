@@ -20,6 +20,8 @@ logger = logging.getLogger(__name__)
 
 
 def _check_prompts(prompts: str | Sequence[str]) -> list[str]:
+    if isinstance(prompts, (bytes, bytearray)):
+        raise TypeError(f"prompts must be a string or a list of strings, got {type(prompts).__name__}; decode it first")
     if isinstance(prompts, str):
         prompts = [prompts]
     if not isinstance(prompts, Sequence):

@@ -227,3 +227,11 @@ def test_class_name_captions_blank_name():
 def test_class_name_captions_negative_count():
     with pytest.raises(ValueError):
         class_name_captions("snapdragon", count=-1)
+
+
+def test_invalid_utf8_file_named(tmp_path, caplog):
+    path = tmp_path / "latin.txt"
+    path.write_bytes("une fleur rosée\n".encode("latin-1"))
+    captions, _ = read_caption_file(path)
+    assert captions == ["une fleur rose"]
+    assert f"Caption file {path} is not valid UTF-8" in caplog.text

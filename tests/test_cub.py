@@ -165,3 +165,16 @@ def test_image_modes_become_rgb(tmp_path, mode, suffix):
     path = tmp_path / f"image{suffix}"
     Image.new(mode, (8, 6)).save(path)
     assert ImageRecord(key="image", captions=["a"], path=path).load_image().mode == "RGB"
+
+
+def test_sixteen_bit_grayscale_scaled(tmp_path):
+    import numpy as np
+
+    from t2i.data.records import ImageRecord
+
+    gradient = np.tile(np.linspace(0, 65535, 64).astype(np.uint16), (8, 1))
+    path = tmp_path / "gray16.png"
+    Image.fromarray(gradient).save(path)
+    pixels = np.asarray(ImageRecord(key="gray16", captions=["a"], path=path).load_image())
+    assert abs(pixels.mean() - 127.5) < 2
+    assert pixels.max() == 255

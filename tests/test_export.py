@@ -155,3 +155,25 @@ def test_cli_interpolate_one_step(exported, tmp_path, caplog):
     code = main(["generate", "a", "b", "--interpolate", "--steps", "1", "--model", str(exported), "--out", str(tmp_path)])
     assert code == 1
     assert "steps must be at least 2" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [(None, "is a folder"), (b"", "has no caption"), (b" \n\n", "has no caption"), (b"\xa2\xff\x00", "is not UTF-8 text")],
+)
+def test_cli_prompts_file_errors(exported, tmp_path, caplog, content, message):
+    path = tmp_path / "prompts"
+    if content is None:
+        path.mkdir()
+    else:
+        path.write_bytes(content)
+    code = main(["generate", "--prompts-file", str(path), "--model", str(exported), "--out", str(tmp_path / "out")])
+    assert code == 1
+    assert message in caplog.text
+
+
+def test_bytes_prompt_rejected(exported):
+    import t2i
+
+    with pytest.raises(TypeError, match="got bytes"):
+        t2i.generate(b"a red flower", model=exported)

@@ -100,3 +100,20 @@ def test_training_loop_decodes_no_image(folder, tmp_path, cache_dir, monkeypatch
         os.chdir(previous)
     assert code == 0
     assert opened == []
+
+
+def test_changed_folder_prepares_again(folder, tmp_path):
+    from t2i.data.prepare import DatasetSpec
+
+    before = DatasetSpec(name="folder", root=str(folder)).key()
+    (folder / "roses" / "photo0.txt").write_text("a rose with a new caption\n")
+    assert DatasetSpec(name="folder", root=str(folder)).key() != before
+
+
+def test_strict_rejects_cache_with_skipped_images(folder, tmp_path, caplog):
+    (folder / "roses" / "broken.jpg").write_bytes(b"\xff\xd8\xff not a jpeg")
+    (folder / "roses" / "broken.txt").write_text("a broken rose\n")
+    out = tmp_path / "cache"
+    assert main(["prepare", "folder", "--root", str(folder), "--out", str(out), "--load-size", "34"]) == 0
+    assert main(["prepare", "folder", "--root", str(folder), "--out", str(out), "--load-size", "34", "--strict"]) == 1
+    assert "prepared without --strict and skipped 1 undecodable images" in caplog.text

@@ -59,3 +59,8 @@ def test_nan_run_stops_naming_checkpoint(tmp_path, cache_dir, caplog):
     assert code == 1
     assert "3 batches in a row had a non-finite loss" in caplog.text
     assert "no checkpoint was saved before" in caplog.text
+
+
+def test_zero_toy_images_one_message(tmp_path, cache_dir, caplog):
+    assert fit(tmp_path, cache_dir, "--trainer.max_steps", "2", "--data.num_images", "0") == 1
+    assert "num_images must be at least 1, got 0" in caplog.text

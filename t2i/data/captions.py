@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import random
 import re
 from pathlib import Path
@@ -25,11 +26,14 @@ _CLASS_NAME_TEMPLATES = (
     "a photograph of {a} {name} blossom",
 )
 
+logger = logging.getLogger(__name__)
+
 
 def read_caption_file(path: str | Path) -> tuple[list[str], int]:
     """Read one caption a line and return the cleaned captions and the number of fixes.
 
-    Cleaning removes U+FFFD characters (from bytes that are not valid UTF-8) and ANSI escape
+    Bytes that are not valid UTF-8 are dropped with a warning that names the file. Cleaning removes
+    U+FFFD characters (from such bytes, or present in Reed et al.'s files) and ANSI escape
     sequences, collapses runs of whitespace to one space, strips each line and drops lines left
     blank. A fix is counted for each line changed or dropped. Line endings (LF, CRLF or CR) and a
     UTF-8 byte order mark are not counted as fixes.
@@ -43,7 +47,16 @@ def read_caption_file(path: str | Path) -> tuple[list[str], int]:
     except OSError as error:
         raise DatasetError(f"failed to read caption file {path}: {error}") from error
 
-    text = data.decode("utf-8-sig", errors="replace")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        # Reed et al.'s files contain stray invalid bytes, which are dropped; a file in another encoding
+        # (Latin-1, say) loses its accented letters the same way, so the file is named.
+        logger.warning(
+            "Caption file %s is not valid UTF-8 (%s); its undecodable bytes were dropped. Save it as UTF-8 to keep"
+            " every letter", path, error.reason,
+        )
+        text = data.decode("utf-8-sig", errors="replace")
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     if lines[-1] == "":
         # The empty piece after the final line break is not a line of the file.

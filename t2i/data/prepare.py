@@ -67,6 +67,8 @@ class DatasetSpec:
                 f"dataset {self.name!r} needs a root: pass --data.root PATH"
                 + (" (a save_to_disk folder or a Hub dataset id)" if self.name == "huggingface" else "")
             )
+        if self.name == "toy-flowers" and self.num_images < 1:
+            raise DatasetError(f"num_images must be at least 1, got {self.num_images}")
         if self.load_size < 16:
             raise DatasetError(f"load_size must be at least 16 pixels, got {self.load_size}")
 
@@ -85,12 +87,25 @@ class DatasetSpec:
             )
         else:
             settings.update(root=str(Path(self.root).resolve()))
+            if self.name == "folder":
+                # A user's folder changes between runs; its files' names, sizes and times make a new cache.
+                settings["files"] = folder_fingerprint(Path(self.root))
             if self.captions_dir:
                 settings["captions_dir"] = str(Path(self.captions_dir).resolve())
             if self.name == "cub":
                 settings["crop"] = self.crop
         digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]
         return f"{self.name}-{self.load_size}px-{digest}"
+
+
+def folder_fingerprint(root: Path) -> str:
+    """Hash the relative path, size and modification time of every file under `root`."""
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*")) if root.is_dir() else []:
+        if path.is_file():
+            stat = path.stat()
+            digest.update(f"{path.relative_to(root).as_posix()}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()[:16]
 
 
 def read_dataset(spec: DatasetSpec) -> tuple[list[ImageRecord], list[str]]:
@@ -192,6 +207,13 @@ def prepare_images(spec: DatasetSpec, cache_dir: str | Path, strict: bool = Fals
     images_dir = folder / "images"
     if images_dir.exists():
         logger.info("Image cache %s already prepared; nothing to do", images_dir)
+        skipped_file = folder / "skipped.json"
+        skipped = json.loads(skipped_file.read_text()) if skipped_file.is_file() else []
+        if strict and skipped:
+            raise DatasetError(
+                f"the cache {folder} was prepared without --strict and skipped {len(skipped)} undecodable images"
+                f" (first: {skipped[0]}); fix or remove them, or delete that folder and prepare again with --strict"
+            )
         return folder
 
     start = time.perf_counter()
@@ -243,6 +265,7 @@ def prepare_images(spec: DatasetSpec, cache_dir: str | Path, strict: bool = Fals
     tmp = folder / f"images.tmp-{os.getpid()}"
     table.save_to_disk(str(tmp))
     (folder / "classes.json").write_text(json.dumps(class_names, indent=0))
+    (folder / "skipped.json").write_text(json.dumps([str(record.path or record.key) for record in skipped], indent=0))
     _atomic_replace_dir(tmp, images_dir)
     logger.info(
         "Prepared %d images (%d captions, %d classes) of %s at %d px in %.1f s into %s; skipped %d undecodable images",
