@@ -139,7 +139,7 @@ def end_to_end(cache_dir: Path, short: int, long: int, repeats: int, device: str
     """Return images per second of `t2i fit` at Reed et al.'s size, from the time difference of two run lengths.
 
     The run has the real DataModule (toy flowers at 64 pixels, cached), LightningModule, progress bar, W&B
-    logger (offline), checkpoint and sample-grid callbacks; subtracting a short run removes start-up time.
+    logger (offline), checkpoint and sample-grid callbacks. Subtracting a short run removes start-up time.
     """
     args = [
         "--config", str(PROJECT_ROOT / "configs" / "toy-flowers.yaml"), "--data.image_size", "64",

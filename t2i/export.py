@@ -40,8 +40,7 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path, metrics: str | Pa
     config["t2i_version"] = __version__
     if scores:
         config["metrics"] = scores
-    pipe = Text2ImagePipeline.from_pretrained(checkpoint)
-    pipe.config = config
+    pipe = Text2ImagePipeline.from_weights(config, weights, source=checkpoint)
 
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     pipe.save_pretrained(tmp)

@@ -76,12 +76,19 @@ class Text2ImagePipeline:
             config["source"] = str(path)
         else:
             raise ModelNotFoundError(f"model {path} not found; {HOW_TO_TRAIN}")
+        return cls.from_weights(config, weights, source=path).to(device)
+
+    @classmethod
+    def from_weights(cls, config: dict, weights: dict[str, torch.Tensor], source: str | Path = "") -> "Text2ImagePipeline":
+        """Build the generator that `config` describes and load `weights` into it (`source` names them in errors)."""
         generator = Generator(**{key: int(value) for key, value in config["generator"].items()})
         try:
             generator.load_state_dict(weights)
         except RuntimeError as error:
-            raise ModelNotFoundError(f"the weights in {path} do not fit the generator its config describes: {error}") from error
-        return cls(generator, config).to(device)
+            raise ModelNotFoundError(
+                f"the weights in {source} do not fit the generator its config describes: {error}"
+            ) from error
+        return cls(generator, config)
 
     def save_pretrained(self, folder: str | Path) -> Path:
         """Write config.json and generator.safetensors into `folder` (created if needed); return the folder."""

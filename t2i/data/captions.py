@@ -50,8 +50,8 @@ def read_caption_file(path: str | Path) -> tuple[list[str], int]:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
-        # Reed et al.'s files contain stray invalid bytes, which are dropped; a file in another encoding
-        # (Latin-1, say) loses its accented letters the same way, so the file is named.
+        # Reed et al.'s files contain stray invalid bytes, which are dropped. A file in another encoding
+        # (Latin-1, say) loses its accented letters the same way, so the warning names the file.
         logger.warning(
             "Caption file %s is not valid UTF-8 (%s); its undecodable bytes were dropped. Save it as UTF-8 to keep"
             " every letter", path, error.reason,

@@ -106,8 +106,8 @@ class FlowerAttributes:
 
 ATTRIBUTE_COMBINATIONS = tuple(itertools.product(PETAL_COLOURS, CENTRE_COLOURS, PETAL_COUNTS, PETAL_SHAPES))
 # The "compositional" split keeps these (petal colour, centre colour) pairs out of training: 6 of the 24
-# pairs, one per petal colour, so that every colour is still seen in training with other partners and a
-# model is tested on combining known attributes in a new way.
+# pairs, one per petal colour. Every colour is still seen in training with other partners, so the test
+# part measures how well a model combines known attributes in a new way.
 HELD_OUT_COMBINATIONS = frozenset(
     {("red", "white"), ("yellow", "green"), ("pink", "black"), ("purple", "yellow"), ("blue", "black"), ("white", "green")}
 )

@@ -40,10 +40,10 @@ class TextToImageGAN(L.LightningModule):
         interpolation_beta: Interpolation coefficient beta of GAN-INT.
         lr_decay_every: Multiply both learning rates by `lr_decay_factor` every this many epochs.
         lr_decay_factor: Learning-rate factor applied every `lr_decay_every` epochs.
-        noise_seed: Seed of the noise vectors; each batch draws from a generator seeded with it, the batch
+        noise_seed: Seed of the noise vectors. Each batch draws from a generator seeded with it, the batch
             number and the process rank, so a resumed run draws the same noise as an uninterrupted one.
         max_nonfinite_batches: Stop with an error after this many batches in a row whose loss is NaN or
-            infinite; each such batch is skipped (no weight update) and logged.
+            infinite. Each such batch is skipped (no weight update) and logged.
         channels_last: Keep weights and images in channels-last memory format, which GPU convolutions favour.
         compile: Compile both networks with torch.compile on the first step (slow to start; pays off on GPUs).
     """
