@@ -148,6 +148,9 @@ def end_to_end(cache_dir: Path, short: int, long: int, repeats: int, device: str
         "--data.cache_dir", str(cache_dir), "--trainer.max_time", "null",
         "--trainer.accelerator", "gpu" if torch.device(device).type == "cuda" else "cpu",
     ]
+    if torch.device(device).type == "cuda":
+        # The uint8 cache sits on the GPU, so that batches are gathered, cropped and flipped there.
+        args += ["--data.images_on_device", "true"]
     rates, peaks = [], []
     with tempfile.TemporaryDirectory() as run_dir:
         # The first run prepares the cache, so that the timed runs only load it.

@@ -172,9 +172,29 @@ def _training_rows(config: dict) -> list[tuple[str, object]]:
         ("learning rate", model_settings.get("lr")),
         ("captions averaged per embedding", data_settings.get("captions_per_embedding")),
         ("GAN-INT weight", model_settings.get("interpolation_weight")),
+        ("options beyond Reed et al.", _improvements(model_settings)),
+        ("generator weights", training.get("generator_weights", "trained")),
         ("text encoder", encoder_text),
         ("source checkpoint", training.get("checkpoint")),
     ]
+
+
+def _improvements(model_settings: dict) -> str:
+    """Return the options beyond Reed et al. that the run turned on, or "none"."""
+    names = []
+    if model_settings.get("conditioning_augmentation"):
+        names.append(f"conditioning augmentation (KL weight {model_settings.get('kl_weight')})")
+    if model_settings.get("minibatch", "none") != "none":
+        names.append(f"minibatch {model_settings['minibatch']}")
+    if model_settings.get("spectral_norm"):
+        names.append("spectral normalisation in D")
+    if model_settings.get("loss", "bce") != "bce":
+        names.append(f"{model_settings['loss']} loss")
+    if model_settings.get("gradient_penalty_weight"):
+        names.append(f"matching-aware gradient penalty (weight {model_settings['gradient_penalty_weight']})")
+    if model_settings.get("ema_decay"):
+        names.append(f"weight average (decay {model_settings['ema_decay']})")
+    return ", ".join(names) or "none"
 
 
 def _flatten(values: dict, prefix: str = "") -> list[tuple[str, object]]:

@@ -40,8 +40,11 @@ def read_checkpoint(path: Path) -> tuple[dict, dict[str, torch.Tensor], dict]:
     meta = checkpoint.get("t2i") if isinstance(checkpoint, dict) else None
     if not meta or not meta.get("text_encoder"):
         raise ModelNotFoundError(f"{path} is not a t2i training checkpoint (it has no 't2i' entry); {HOW_TO_TRAIN}")
-    prefix = "generator."
-    weights = {key[len(prefix) :]: value for key, value in checkpoint["state_dict"].items() if key.startswith(prefix)}
+    state = checkpoint["state_dict"]
+    # A run with --model.ema_decay stores the weight average beside the trained generator; samples use the average.
+    averaged = any(key.startswith("ema_generator.") for key in state)
+    prefix = "ema_generator." if averaged else "generator."
+    weights = {key[len(prefix) :]: value for key, value in state.items() if key.startswith(prefix)}
     config = {
         "format": MODEL_FORMAT,
         "generator": dict(meta["generator"]),
@@ -53,6 +56,7 @@ def read_checkpoint(path: Path) -> tuple[dict, dict[str, torch.Tensor], dict]:
             "model_settings": dict(checkpoint.get("hyper_parameters") or {}),
             "data_settings": dict(checkpoint.get("datamodule_hyper_parameters") or {}),
             "last_losses": dict(meta.get("last_losses") or {}),
+            "generator_weights": "exponential moving average" if averaged else "trained",
             "checkpoint": str(path),
         },
     }

@@ -55,7 +55,7 @@ def test_weights_initialised_dcgan_style():
     assert abs(weight.std().item() - 0.02) < 0.002
 
 
-@pytest.mark.parametrize("size", [16, 48, 128])
+@pytest.mark.parametrize("size", [16, 48, 96, 512])
 def test_unsupported_size_rejected(size):
     with pytest.raises(ValueError, match="image_size must be one of"):
         Generator(image_size=size)

@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 import yaml
 
@@ -54,7 +55,14 @@ def flatten(value, prefix=""):
         yield prefix, value
 
 
-def test_resume_after_kill_is_exact(tmp_path, cache_dir, trained):
+IMPROVED = (
+    "--model.conditioning_augmentation", "true", "--model.minibatch", "stddev", "--model.spectral_norm", "true",
+    "--model.loss", "hinge", "--model.gradient_penalty_weight", "2.0", "--model.ema_decay", "0.999",
+)
+
+
+@pytest.mark.parametrize("options", [(), IMPROVED], ids=["faithful", "improved"])
+def test_resume_after_kill_is_exact(tmp_path, cache_dir, trained, options):
     env = dict(os.environ, WANDB_MODE="offline", HF_HUB_OFFLINE="1", PYTHONPATH=str(Path(__file__).parents[1]))
     straight, killed = tmp_path / "straight", tmp_path / "killed"
     straight.mkdir()
@@ -62,19 +70,19 @@ def test_resume_after_kill_is_exact(tmp_path, cache_dir, trained):
     config = write_config(tmp_path)
     total_steps = 4 * BATCHES  # two optimiser steps a batch
 
-    subprocess.run(fit_command(config, cache_dir, total_steps), cwd=straight, env=env, check=True, capture_output=True)
+    subprocess.run(fit_command(config, cache_dir, total_steps, *options), cwd=straight, env=env, check=True, capture_output=True)
 
     # Kill the process 2 batches after the first checkpoint, so that it dies mid-epoch with unsaved progress.
     killer = ["--trainer.callbacks+=tests.helpers.KillAfterBatches", f"--trainer.callbacks.batches={BATCHES + 2}"]
     process = subprocess.run(
-        fit_command(config, cache_dir, 100 * total_steps, *killer), cwd=killed, env=env, capture_output=True
+        fit_command(config, cache_dir, 100 * total_steps, *options, *killer), cwd=killed, env=env, capture_output=True
     )
     assert process.returncode == -signal.SIGKILL
     checkpoints = killed / "runs/toy-flowers/checkpoints"
     assert sorted(path.name for path in checkpoints.iterdir()) == ["last.ckpt", f"step{2 * BATCHES:07d}.ckpt"]
 
     subprocess.run(
-        fit_command(config, cache_dir, total_steps, "--ckpt_path", "last"), cwd=killed, env=env, check=True,
+        fit_command(config, cache_dir, total_steps, *options, "--ckpt_path", "last"), cwd=killed, env=env, check=True,
         capture_output=True,
     )
     expected, resumed = dict(flatten(weights(straight))), dict(flatten(weights(killed)))

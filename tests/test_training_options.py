@@ -29,3 +29,17 @@ def test_compile_keeps_parameter_names():
     compiled.configure_model()
     assert list(compiled.state_dict()) == list(plain.state_dict())
     assert compiled.generator._compiled_call_impl is not None
+
+
+def test_images_on_device_trains_identically(tmp_path, cache_dir):
+    # On this CPU-only machine the device is the CPU, so the option must leave every weight unchanged.
+    plain, on_device = tmp_path / "plain", tmp_path / "on-device"
+    plain.mkdir()
+    on_device.mkdir()
+    assert fit(plain, cache_dir, "--trainer.max_steps", "4", "--trainer.deterministic", "true") == 0
+    assert fit(on_device, cache_dir, "--trainer.max_steps", "4", "--trainer.deterministic", "true", "--data.images_on_device", "true") == 0
+    expected = torch.load(plain / "runs/toy-flowers/checkpoints/last.ckpt", weights_only=True)["state_dict"]
+    actual = torch.load(on_device / "runs/toy-flowers/checkpoints/last.ckpt", weights_only=True)["state_dict"]
+    assert expected.keys() == actual.keys()
+    for key, value in expected.items():
+        assert torch.equal(value, actual[key]), key

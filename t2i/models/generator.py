@@ -5,8 +5,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from t2i.models.blocks import Residual, check_image_size, init_dcgan_weights
 from t2i.errors import ConfigError
+from t2i.models.blocks import Residual, generator_widths, init_dcgan_weights
+from t2i.models.conditioning import ConditioningAugmentation
 
 
 class Generator(nn.Module):
@@ -14,7 +15,8 @@ class Generator(nn.Module):
 
     The text embedding is projected to `projection_dim` by a linear layer and LeakyReLU(0.2),
     concatenated with z and decoded from 4x4 by transposed convolutions that double the side, with
-    residual blocks at 4x4 and 8x8 (Reed et al. 2016, released Torch code, ngf = 128).
+    residual blocks at 4x4 and 8x8 (Reed et al. 2016, released Torch code, ngf = 128). With
+    `conditioning_augmentation` the projection is a Gaussian sample instead (Zhang et al. 2017).
     """
 
     def __init__(
@@ -24,19 +26,21 @@ class Generator(nn.Module):
         projection_dim: int = 128,
         ngf: int = 128,
         image_size: int = 64,
+        conditioning_augmentation: bool = False,
     ):
         super().__init__()
-        check_image_size(image_size)
         if ngf < 4:
             raise ConfigError(f"ngf must be at least 4 so that the residual bottlenecks have channels, got {ngf}")
+        widths = generator_widths(ngf, image_size)
         self.embedding_dim = embedding_dim
         self.noise_dim = noise_dim
         self.image_size = image_size
 
-        self.projection = nn.Sequential(nn.Linear(embedding_dim, projection_dim), nn.LeakyReLU(0.2))
+        if conditioning_augmentation:
+            self.projection = ConditioningAugmentation(embedding_dim, projection_dim)
+        else:
+            self.projection = nn.Sequential(nn.Linear(embedding_dim, projection_dim), nn.LeakyReLU(0.2))
         relu = nn.ReLU()
-        # Widths from 4x4 upwards: ngf*8, ngf*4, ngf*2, ngf for 64 pixels; 32 pixels drops the last stage.
-        widths = [ngf * 8, ngf * 4, ngf * 2, ngf][: 4 if image_size == 64 else 3]
         layers: list[nn.Module] = [
             nn.ConvTranspose2d(noise_dim + projection_dim, widths[0], 4, 1, 0, bias=False),
             nn.BatchNorm2d(widths[0]),
@@ -51,7 +55,21 @@ class Generator(nn.Module):
         self.decoder = nn.Sequential(*layers)
         self.apply(init_dcgan_weights)
 
-    def forward(self, z: torch.Tensor, text_embedding: torch.Tensor) -> torch.Tensor:
-        condition = self.projection(text_embedding)
+    @property
+    def conditioning_augmentation(self) -> bool:
+        return isinstance(self.projection, ConditioningAugmentation)
+
+    def forward(self, z: torch.Tensor, text_embedding: torch.Tensor, condition_noise: torch.Tensor | None = None) -> torch.Tensor:
+        """Generate images; `condition_noise` [B, projection_dim] is the eps of conditioning augmentation in training."""
+        if self.conditioning_augmentation:
+            condition = self.projection(text_embedding, condition_noise)
+        else:
+            condition = self.projection(text_embedding)
         x = torch.cat([z, condition], dim=1)
         return self.decoder(x[:, :, None, None])
+
+    def kl_divergence(self, text_embedding: torch.Tensor) -> torch.Tensor:
+        """Return the conditioning-augmentation KL penalty for these embeddings (zero without the option)."""
+        if not self.conditioning_augmentation:
+            return text_embedding.new_zeros(())
+        return self.projection.kl_divergence(text_embedding)

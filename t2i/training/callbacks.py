@@ -90,7 +90,7 @@ class SampleGrid(L.Callback):
         if self.embeddings is None or pl_module.batches_trained in (0, self.last_logged_batch):
             return
         self.last_logged_batch = pl_module.batches_trained
-        grid = to_hwc_uint8(self.draw(pl_module.generator))
+        grid = to_hwc_uint8(self.draw(getattr(pl_module, "sampling_generator", pl_module.generator)))
         step = pl_module.batches_trained
         folder = Path(trainer.default_root_dir) / "samples"
         folder.mkdir(parents=True, exist_ok=True)

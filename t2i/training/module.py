@@ -12,11 +12,24 @@ from t2i.data.batches import batch_seed
 from t2i.errors import ConfigError, TrainingError
 from t2i.models.discriminator import Discriminator
 from t2i.models.generator import Generator
-from t2i.training.losses import gan_cls_loss, generator_loss, interpolate_embeddings
+from t2i.training.ema import make_average, update_average, warmed_up_decay
+from t2i.training.losses import (
+    gan_cls_loss,
+    generator_loss,
+    hinge_discriminator_loss,
+    hinge_generator_loss,
+    interpolate_embeddings,
+    matching_aware_gradient_penalty,
+)
 
 CHECKPOINT_FORMAT = 1
 # Settings that change the networks' shapes; a checkpoint resumes only into a model with the same values.
-ARCHITECTURE_KEYS = ("embedding_dim", "image_size", "noise_dim", "projection_dim", "ngf", "ndf")
+ARCHITECTURE_KEYS = (
+    "embedding_dim", "image_size", "noise_dim", "projection_dim", "ngf", "ndf",
+    "conditioning_augmentation", "minibatch", "spectral_norm",
+)
+# Discriminator and generator loss of each `loss` choice.
+LOSSES = {"bce": (gan_cls_loss, generator_loss), "hinge": (hinge_discriminator_loss, hinge_generator_loss)}
 
 logger = logging.getLogger(__name__)
 
@@ -26,7 +39,7 @@ class TextToImageGAN(L.LightningModule):
 
     Args:
         embedding_dim: Size of the text embeddings; `t2i fit` sets it from the data's text encoder.
-        image_size: Output side in pixels (32 or 64); `t2i fit` sets it from `--data.image_size`.
+        image_size: Output side in pixels (32, 64, 128 or 256); `t2i fit` sets it from `--data.image_size`.
         noise_dim: Size of the noise vector z.
         projection_dim: Size the text embedding is projected to in G and D.
         ngf: Generator base width (128 in Reed et al.'s released code).
@@ -46,6 +59,22 @@ class TextToImageGAN(L.LightningModule):
             infinite. Each such batch is skipped (no weight update) and logged.
         channels_last: Keep weights and images in channels-last memory format, which GPU convolutions favour.
         compile: Compile both networks with torch.compile on the first step (slow to start; pays off on GPUs).
+
+    Options beyond Reed et al. (all off by default; `configs/*-improved.yaml` turn them on):
+
+    Args:
+        conditioning_augmentation: Condition G on a Gaussian sample around the projected text (Zhang et al. 2017).
+        kl_weight: Weight of the conditioning-augmentation KL penalty in the generator loss.
+        minibatch: Features in D that compare samples of a batch: "none", "discrimination" (Salimans et al.
+            2016) or "stddev" (Karras et al. 2018).
+        spectral_norm: Spectrally normalise D's weights (Miyato et al. 2018).
+        loss: "bce" for Reed et al.'s GAN-CLS cross-entropy terms, "hinge" for DF-GAN's hinge terms on the
+            same three pairs (Tao et al. 2022).
+        gradient_penalty_weight: Weight of the matching-aware zero-centred gradient penalty on (real image,
+            matching text); 0 turns it off, DF-GAN uses 2.
+        gradient_penalty_power: Power of the gradient norm in that penalty (DF-GAN: 6).
+        ema_decay: Keep an exponential moving average of G's weights with this decay and use it for sample
+            grids, evaluation and export; 0 turns it off. The first updates use a smaller decay.
     """
 
     def __init__(
@@ -69,6 +98,14 @@ class TextToImageGAN(L.LightningModule):
         max_nonfinite_batches: int = 10,
         channels_last: bool = False,
         compile: bool = False,
+        conditioning_augmentation: bool = False,
+        kl_weight: float = 1.0,
+        minibatch: str = "none",
+        spectral_norm: bool = False,
+        loss: str = "bce",
+        gradient_penalty_weight: float = 0.0,
+        gradient_penalty_power: float = 6.0,
+        ema_decay: float = 0.0,
     ):
         super().__init__()
         if lr <= 0:
@@ -77,13 +114,15 @@ class TextToImageGAN(L.LightningModule):
             raise ConfigError(f"max_nonfinite_batches must be at least 1, got {max_nonfinite_batches}")
         if lr_decay_every < 1:
             raise ConfigError(f"lr_decay_every must be at least 1 epoch, got {lr_decay_every}")
+        check_improvement_options(loss, kl_weight, gradient_penalty_weight, gradient_penalty_power, ema_decay)
         self.save_hyperparameters()
         self.automatic_optimization = False
-        self.generator = Generator(embedding_dim, noise_dim, projection_dim, ngf, image_size)
-        self.discriminator = Discriminator(embedding_dim, projection_dim, ndf, image_size)
+        self.generator = Generator(embedding_dim, noise_dim, projection_dim, ngf, image_size, conditioning_augmentation)
+        self.discriminator = Discriminator(embedding_dim, projection_dim, ndf, image_size, minibatch, spectral_norm)
         if channels_last:
             self.generator.to(memory_format=torch.channels_last)
             self.discriminator.to(memory_format=torch.channels_last)
+        self.ema_generator = make_average(self.generator) if ema_decay > 0 else None
         # Batches trained so far; Lightning's global_step counts both optimisers' steps, two per batch.
         self.batches_trained = 0
         self.nonfinite_in_a_row = 0
@@ -95,9 +134,14 @@ class TextToImageGAN(L.LightningModule):
             self.discriminator.compile()
             self._compiled = True
 
+    @property
+    def sampling_generator(self) -> Generator:
+        """The generator that draws sample grids and is exported: the weight average when `ema_decay` is set."""
+        return self.ema_generator if self.ema_generator is not None else self.generator
+
     def generator_config(self) -> dict[str, int]:
         """Return the arguments that rebuild the generator, as stored in checkpoints and exports."""
-        keys = ("embedding_dim", "noise_dim", "projection_dim", "ngf", "image_size")
+        keys = ("embedding_dim", "noise_dim", "projection_dim", "ngf", "image_size", "conditioning_augmentation")
         return {key: int(self.hparams[key]) for key in keys}
 
     def configure_optimizers(self):
@@ -129,15 +173,25 @@ class TextToImageGAN(L.LightningModule):
 
         # Discriminator step: three pairs, each through D as its own batch as in the released code.
         z = torch.randn(batch_size, hp.noise_dim, device=self.device, dtype=images.dtype, generator=noise_generator)
-        fake_images = self.generator(z, text_embedding)
+        fake_images = self.generator(z, text_embedding, self._condition_noise(z, noise_generator))
+        discriminator_loss, generator_loss_fn = LOSSES[hp.loss]
+        penalised = hp.gradient_penalty_weight > 0
+        real_images = images.detach().requires_grad_(True) if penalised else images
+        real_embedding = text_embedding.detach().requires_grad_(True) if penalised else text_embedding
         with self.toggled_optimizer(d_optimizer):
-            d_loss, d_terms = gan_cls_loss(
-                self.discriminator(images, text_embedding),
+            real_logits = self.discriminator(real_images, real_embedding)
+            d_loss, d_terms = discriminator_loss(
+                real_logits,
                 self.discriminator(images, mismatched_embedding),
                 self.discriminator(fake_images.detach(), text_embedding),
                 hp.mismatch_weight,
                 hp.fake_weight,
             )
+            if penalised:
+                d_terms["d_gradient_penalty"] = matching_aware_gradient_penalty(
+                    real_logits, real_images, real_embedding, hp.gradient_penalty_power
+                )
+                d_loss = d_loss + hp.gradient_penalty_weight * d_terms["d_gradient_penalty"]
             d_finite = bool(torch.isfinite(d_loss))
             if d_finite:
                 d_optimizer.zero_grad(set_to_none=True)
@@ -153,12 +207,16 @@ class TextToImageGAN(L.LightningModule):
             if hp.interpolation_weight > 0:
                 interpolated_embedding = interpolate_embeddings(text_embedding, hp.interpolation_beta)
                 z_interpolated = torch.randn(z.shape, device=z.device, dtype=z.dtype, generator=noise_generator)
-                interpolated_logits = self.discriminator(
-                    self.generator(z_interpolated, interpolated_embedding), interpolated_embedding
+                interpolated_images = self.generator(
+                    z_interpolated, interpolated_embedding, self._condition_noise(z, noise_generator)
                 )
-            g_loss, g_terms = generator_loss(
+                interpolated_logits = self.discriminator(interpolated_images, interpolated_embedding)
+            g_loss, g_terms = generator_loss_fn(
                 self.discriminator(fake_images, text_embedding), interpolated_logits, hp.interpolation_weight
             )
+            if hp.conditioning_augmentation:
+                g_terms["g_kl"] = self.generator.kl_divergence(text_embedding)
+                g_loss = g_loss + hp.kl_weight * g_terms["g_kl"]
             g_finite = bool(torch.isfinite(g_loss))
             if g_finite:
                 g_optimizer.zero_grad(set_to_none=True)
@@ -167,6 +225,8 @@ class TextToImageGAN(L.LightningModule):
         if not g_finite:
             self._skip_batch("generator", g_loss, buffers)
             return
+        if self.ema_generator is not None:
+            update_average(self.ema_generator, self.generator, warmed_up_decay(hp.ema_decay, self.batches_trained))
 
         self.batches_trained += 1
         self.nonfinite_in_a_row = 0
@@ -175,6 +235,13 @@ class TextToImageGAN(L.LightningModule):
             {f"loss/{name}": value.detach() for name, value in {**d_terms, **g_terms}.items()},
             batch_size=batch_size,
         )
+
+    def _condition_noise(self, z: torch.Tensor, noise_generator: torch.Generator) -> torch.Tensor | None:
+        """Draw conditioning augmentation's eps from the batch's seeded generator, so that resumed runs match."""
+        if not self.hparams.conditioning_augmentation:
+            return None
+        shape = (z.shape[0], self.hparams.projection_dim)
+        return torch.randn(shape, device=z.device, dtype=z.dtype, generator=noise_generator)
 
     def _skip_batch(self, player: str, loss: torch.Tensor, buffers: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
         """Count a batch whose loss is not finite (its update was skipped); stop after too many in a row."""
@@ -222,9 +289,27 @@ class TextToImageGAN(L.LightningModule):
             for key in ARCHITECTURE_KEYS
             if key in saved and saved[key] != self.hparams[key]
         ]
+        if bool(saved.get("ema_decay", 0)) != bool(self.hparams.ema_decay):
+            different.append(f"ema_decay={saved.get('ema_decay', 0)} (this run: {self.hparams.ema_decay})")
         if different:
             raise ConfigError(
                 f"the checkpoint was trained with {', '.join(different)}; pass the same --model and --data settings"
                 " to resume it, or start a new run without --ckpt_path"
             )
         self.batches_trained = checkpoint.get("t2i", {}).get("batches_trained", 0)
+
+
+def check_improvement_options(
+    loss: str, kl_weight: float, gradient_penalty_weight: float, gradient_penalty_power: float, ema_decay: float
+) -> None:
+    """Raise a ConfigError naming the first invalid setting among the options beyond Reed et al."""
+    if loss not in LOSSES:
+        raise ConfigError(f"loss must be one of {tuple(LOSSES)}, got {loss!r}")
+    if kl_weight < 0:
+        raise ConfigError(f"kl_weight must be at least 0, got {kl_weight}")
+    if gradient_penalty_weight < 0:
+        raise ConfigError(f"gradient_penalty_weight must be at least 0 (0 turns the penalty off), got {gradient_penalty_weight}")
+    if gradient_penalty_power <= 0:
+        raise ConfigError(f"gradient_penalty_power must be positive, got {gradient_penalty_power}")
+    if not 0 <= ema_decay < 1:
+        raise ConfigError(f"ema_decay must lie in [0, 1) (0 turns the average off), got {ema_decay}")
