@@ -11,7 +11,7 @@ from tests.conftest import fit
     [
         (["--data.batch_size", "0"], "batch_size must be at least 2"),
         (["--data.batch_size", "-4"], "got -4"),
-        (["--data.image_size", "48"], "image_size must be one of (32, 64), got 48"),
+        (["--data.image_size", "48"], "image_size must be one of (32, 64, 128, 256), got 48"),
         (["--data.dataset", "nope"], "unknown dataset 'nope'"),
         (["--data.dataset", "cub", "--data.split", "all"], "needs a root"),
         (["--data.encoder", "no-such-org/no-such-encoder"], "could not be found offline"),

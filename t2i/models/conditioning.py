@@ -17,10 +17,13 @@ class ConditioningAugmentation(nn.Module):
     def __init__(self, embedding_dim: int, condition_dim: int):
         super().__init__()
         self.condition_dim = condition_dim
+        # Sentence encoders often return unit-norm embeddings (about 0.05 per dimension at 384 dimensions).
+        # Standardised, they give a mean on eps's scale of 1 from the start, so the text is not lost in the noise.
+        self.standardise = nn.LayerNorm(embedding_dim, elementwise_affine=False)
         self.moments = nn.Linear(embedding_dim, 2 * condition_dim)
 
     def mean_and_log_variance(self, text_embedding: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        mean, log_variance = self.moments(text_embedding).chunk(2, dim=1)
+        mean, log_variance = self.moments(self.standardise(text_embedding)).chunk(2, dim=1)
         return mean, log_variance
 
     def forward(self, text_embedding: torch.Tensor, eps: torch.Tensor | None = None) -> torch.Tensor:

@@ -42,7 +42,6 @@ class Discriminator(nn.Module):
         self.image_size = image_size
         leaky = nn.LeakyReLU(0.2)
         norm_2d = identity_norm if spectral_norm else nn.BatchNorm2d
-        norm_1d = identity_norm if spectral_norm else nn.BatchNorm1d
 
         layers: list[nn.Module] = [nn.Conv2d(3, widths[0], 4, 2, 1), leaky]
         for width_in, width_out in zip(widths, widths[1:]):
@@ -51,7 +50,13 @@ class Discriminator(nn.Module):
         self.encoder = nn.Sequential(*layers)
         self.minibatch, extra_channels = minibatch_layer(minibatch, widths[-1], 4)
 
-        self.projection = nn.Sequential(nn.Linear(embedding_dim, projection_dim), norm_1d(projection_dim), leaky)
+        if spectral_norm:
+            # Unit-norm sentence embeddings are small per dimension, so without batch norm the projected text
+            # would start more than 10 times quieter than the image features. Standardising the input fixes that.
+            text_layers = [nn.LayerNorm(embedding_dim, elementwise_affine=False), nn.Linear(embedding_dim, projection_dim)]
+        else:
+            text_layers = [nn.Linear(embedding_dim, projection_dim), nn.BatchNorm1d(projection_dim)]
+        self.projection = nn.Sequential(*text_layers, leaky)
         self.joint = nn.Sequential(
             nn.Conv2d(widths[-1] + extra_channels + projection_dim, widths[-1], 1, bias=spectral_norm),
             norm_2d(widths[-1]),
