@@ -37,6 +37,9 @@ logger = logging.getLogger(__name__)
 class TextToImageGAN(L.LightningModule):
     """Train G and D with the matching-aware loss (GAN-CLS) and embedding interpolation (GAN-INT).
 
+    The options from conditioning_augmentation on go beyond Reed et al.; all are off by default, and
+    `configs/*-improved.yaml` turn on those that docs/ablations.md found helpful.
+
     Args:
         embedding_dim: Size of the text embeddings; `t2i fit` sets it from the data's text encoder.
         image_size: Output side in pixels (32, 64, 128 or 256); `t2i fit` sets it from `--data.image_size`.
@@ -59,10 +62,6 @@ class TextToImageGAN(L.LightningModule):
             infinite. Each such batch is skipped (no weight update) and logged.
         channels_last: Keep weights and images in channels-last memory format, which GPU convolutions favour.
         compile: Compile both networks with torch.compile on the first step (slow to start; pays off on GPUs).
-
-    Options beyond Reed et al. (all off by default; `configs/*-improved.yaml` turn them on):
-
-    Args:
         conditioning_augmentation: Condition G on a Gaussian sample around the projected text (Zhang et al. 2017).
         kl_weight: Weight of the conditioning-augmentation KL penalty in the generator loss.
         minibatch: Features in D that compare samples of a batch: "none", "discrimination" (Salimans et al.
