@@ -43,9 +43,9 @@ class MinibatchDiscrimination(nn.Module):
 class MinibatchStdDev(nn.Module):
     """Append one feature map: the standard deviation of the features across a group of samples (Karras et al. 2018).
 
-    The batch is split into groups of `group_size` samples (the whole batch when it does not divide);
-    each feature's standard deviation over its group is averaged over channels and positions and
-    given to every sample of the group, so the output is [B, C + 1, H, W].
+    The batch is split into groups of `group_size` samples, or taken whole when it does not divide.
+    Each feature's standard deviation over its group is averaged over channels and positions and given
+    to every sample of the group as one more channel, so the output is [B, C + 1, H, W].
     """
 
     def __init__(self, group_size: int = 4):

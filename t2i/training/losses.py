@@ -2,12 +2,36 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 
 
 def _bce(logits: torch.Tensor, target: float) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target))
+
+
+def _weighted_discriminator_loss(
+    terms: dict[str, torch.Tensor], mismatch_weight: float, fake_weight: float
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    total = terms["d_real"] + mismatch_weight * terms["d_mismatched"] + fake_weight * terms["d_fake"]
+    return total, terms
+
+
+def _generator_terms(
+    term: Callable[[torch.Tensor], torch.Tensor],
+    fake_logits: torch.Tensor,
+    interpolated_logits: torch.Tensor | None,
+    interpolation_weight: float,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Apply `term` to the fake logits and, for GAN-INT, add it on the interpolated logits with its weight."""
+    terms = {"g_fake": term(fake_logits)}
+    total = terms["g_fake"]
+    if interpolated_logits is not None:
+        terms["g_interpolated"] = term(interpolated_logits)
+        total = total + interpolation_weight * terms["g_interpolated"]
+    return total, terms
 
 
 def gan_cls_loss(
@@ -27,8 +51,7 @@ def gan_cls_loss(
         "d_mismatched": _bce(mismatched_logits, 0.0),
         "d_fake": _bce(fake_logits, 0.0),
     }
-    total = terms["d_real"] + mismatch_weight * terms["d_mismatched"] + fake_weight * terms["d_fake"]
-    return total, terms
+    return _weighted_discriminator_loss(terms, mismatch_weight, fake_weight)
 
 
 def generator_loss(
@@ -37,12 +60,7 @@ def generator_loss(
     interpolation_weight: float = 1.0,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Return the non-saturating generator loss, plus the GAN-INT term when interpolated logits are given."""
-    terms = {"g_fake": _bce(fake_logits, 1.0)}
-    total = terms["g_fake"]
-    if interpolated_logits is not None:
-        terms["g_interpolated"] = _bce(interpolated_logits, 1.0)
-        total = total + interpolation_weight * terms["g_interpolated"]
-    return total, terms
+    return _generator_terms(lambda logits: _bce(logits, 1.0), fake_logits, interpolated_logits, interpolation_weight)
 
 
 def interpolate_embeddings(text_embedding: torch.Tensor, beta: float = 0.5) -> torch.Tensor:
@@ -69,8 +87,7 @@ def hinge_discriminator_loss(
         "d_mismatched": F.relu(1.0 + mismatched_logits).mean(),
         "d_fake": F.relu(1.0 + fake_logits).mean(),
     }
-    total = terms["d_real"] + mismatch_weight * terms["d_mismatched"] + fake_weight * terms["d_fake"]
-    return total, terms
+    return _weighted_discriminator_loss(terms, mismatch_weight, fake_weight)
 
 
 def hinge_generator_loss(
@@ -79,12 +96,7 @@ def hinge_generator_loss(
     interpolation_weight: float = 1.0,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Return the hinge generator loss -D(G(z, t), t), plus the same term on interpolated text for GAN-INT."""
-    terms = {"g_fake": -fake_logits.mean()}
-    total = terms["g_fake"]
-    if interpolated_logits is not None:
-        terms["g_interpolated"] = -interpolated_logits.mean()
-        total = total + interpolation_weight * terms["g_interpolated"]
-    return total, terms
+    return _generator_terms(lambda logits: -logits.mean(), fake_logits, interpolated_logits, interpolation_weight)
 
 
 def matching_aware_gradient_penalty(

@@ -207,7 +207,7 @@ class TextToImageGAN(L.LightningModule):
                 interpolated_embedding = interpolate_embeddings(text_embedding, hp.interpolation_beta)
                 z_interpolated = torch.randn(z.shape, device=z.device, dtype=z.dtype, generator=noise_generator)
                 interpolated_images = self.generator(
-                    z_interpolated, interpolated_embedding, self._condition_noise(z, noise_generator)
+                    z_interpolated, interpolated_embedding, self._condition_noise(z_interpolated, noise_generator)
                 )
                 interpolated_logits = self.discriminator(interpolated_images, interpolated_embedding)
             g_loss, g_terms = generator_loss_fn(
