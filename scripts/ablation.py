@@ -1,14 +1,16 @@
 """Ablation of the options beyond Reed et al. on toy flowers, each run given the same training time.
 
 Usage (from the repository root):
-    python scripts/ablation.py                      # calibrate, train, evaluate, print the table
+    python scripts/ablation.py                      # train, evaluate and print the table
     python scripts/ablation.py --update-docs        # the same, and rewrite the table in docs/ablations.md
     python scripts/ablation.py --budget 120 --seeds 0 --variants faithful improved   # a quicker look
+    python scripts/ablation.py --repeat runs/ablation/results.json --out runs/ablation-repeat
 
-Equal training time: each variant's seconds per batch are measured first, two short `t2i fit` runs
-apart (so start-up cost cancels), and each run then trains budget / (seconds per batch) batches. The
-batch counts are therefore fixed numbers, and a rerun with the same calibration repeats the results.
-Runs, calibration and reports stay in --out, and finished runs are not trained again.
+Equal training time: every run trains for --budget seconds by Lightning's own clock (`max_time`),
+which starts at the first batch, so start-up and caption encoding do not count. The number of batches
+each run reached is recorded with its scores. Because a time limit depends on the machine's load,
+--repeat trains exactly the recorded batch counts instead, which repeats the table's results.
+Runs and reports stay in --out, and finished runs are not trained again.
 """
 
 from __future__ import annotations
@@ -49,19 +51,27 @@ def variants() -> dict[str, dict]:
     }
 
 
-def write_config(run_dir: Path, model_settings: dict, seed: int, batches: int) -> Path:
-    """Write the fit config of one run: the base toy config with the variant's settings, seed and length."""
+def write_config(run_dir: Path, model_settings: dict, seed: int, seconds: int | None = None, batches: int | None = None) -> Path:
+    """Write the fit config of one run: the base toy config with the variant's settings, its seed, and a
+    limit of `seconds` of training or of `batches` batches (exactly one of the two)."""
+    if (seconds is None) == (batches is None):
+        raise ValueError(f"invalid run limits seconds={seconds} and batches={batches}: pass exactly one of seconds and batches")
     config = yaml.safe_load(BASE_CONFIG.read_text())
     config["seed_everything"] = seed
     config["model"].update(model_settings, noise_seed=seed)
     config["data"]["seed"] = seed
     trainer = config["trainer"]
-    # Lightning counts both optimisers' steps, two per batch; the batch count alone ends the run.
-    trainer.update(max_steps=2 * batches, max_time=None, default_root_dir=str(run_dir))
+    trainer.update(default_root_dir=str(run_dir))
+    if seconds is not None:
+        trainer.update(max_steps=-1, max_time={"seconds": seconds})
+    else:
+        # Lightning counts both optimisers' steps, two per batch, so the batch count alone ends the run.
+        trainer.update(max_steps=2 * batches, max_time=None)
     trainer["logger"]["init_args"].update(save_dir=str(run_dir), name=f"ablation-{run_dir.name}")
     for callback in trainer["callbacks"]:
         if callback["class_path"].endswith("ModelCheckpoint"):
-            callback["init_args"].update(dirpath=str(run_dir / "checkpoints"), every_n_train_steps=2 * batches)
+            # No periodic checkpoints: only last.ckpt, written when training stops, is evaluated.
+            callback["init_args"].update(dirpath=str(run_dir / "checkpoints"), every_n_train_steps=0)
     run_dir.mkdir(parents=True, exist_ok=True)
     path = run_dir / "config.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
@@ -81,51 +91,33 @@ def run_command(command: list[str], log: Path, threads: int) -> float:
     return time.perf_counter() - start
 
 
-def calibrate(out: Path, names: list[str], jobs: int, threads: int) -> dict[str, float]:
-    """Measure seconds per batch of each variant from two runs of different length; cached in calibration.json.
+def trained_batches(checkpoint: Path) -> int:
+    """Return the number of batches a run trained, from its checkpoint (two optimiser steps per batch)."""
+    import torch
 
-    NOTE: start-up time varies from run to run, so two whole-process timings are a coarse measure. On a
-    2-core CPU one variant's training ran about 15 % faster than its calibration predicted.
-    """
-    path = out / "calibration.json"
-    saved = json.loads(path.read_text()) if path.exists() else {}
-    missing = [name for name in names if name not in saved]
-    short, long = 40, 160
-
-    def measure(name: str) -> tuple[str, float]:
-        times = []
-        for batches in (short, long):
-            run_dir = out / "calibration" / f"{name}-{batches}"
-            config = write_config(run_dir, variants()[name], seed=0, batches=batches)
-            times.append(run_command([T2I, "fit", "--config", str(config)], run_dir / "fit.log", threads))
-        seconds = (times[1] - times[0]) / (long - short)
-        print(f"calibrated {name}: {seconds * 1000:.0f} ms per batch", flush=True)
-        return name, seconds
-
-    with ThreadPoolExecutor(jobs) as pool:
-        saved.update(dict(pool.map(measure, missing)))
-    path.write_text(json.dumps(saved, indent=2) + "\n")
-    return saved
+    return torch.load(checkpoint, map_location="cpu", weights_only=False)["global_step"] // 2
 
 
-def train_and_evaluate(out: Path, name: str, seed: int, batches: int, threads: int) -> dict:
+def train_and_evaluate(out: Path, name: str, seed: int, threads: int, seconds: int | None, batches: int | None) -> dict:
     """Train one run and score it with `t2i evaluate`; return the report (read back when it already exists)."""
     run_dir = out / f"{name}-seed{seed}"
     report_path = run_dir / "evaluation.json"
+    checkpoint = run_dir / "checkpoints" / "last.ckpt"
     if not report_path.exists():
-        config = write_config(run_dir, variants()[name], seed, batches)
+        config = write_config(run_dir, variants()[name], seed, seconds=seconds, batches=batches)
         fit_seconds = run_command([T2I, "fit", "--config", str(config)], run_dir / "fit.log", threads)
-        checkpoint = run_dir / "checkpoints" / "last.ckpt"
         evaluate = [T2I, "evaluate", "--model", str(checkpoint), "--num-samples", "64", "--toy-samples", "200"]
         evaluate += ["--seed", "0", "--fidelity", "off", "--out", str(report_path)]
         run_command(evaluate, run_dir / "evaluate.log", threads)
-        print(f"finished {name} seed {seed}: {batches} batches in {fit_seconds:.0f} s", flush=True)
+        # One write per line: runs finish in parallel threads, and print() writes the newline separately.
+        sys.stdout.write(f"finished {name} seed {seed}: {trained_batches(checkpoint)} batches, {fit_seconds:.0f} s with start-up\n")
+        sys.stdout.flush()
     toy = json.loads(report_path.read_text())["toy_flowers"]
     seen, held_out = toy["seen_combinations"], toy["held_out_combinations"]
     return {
         "variant": name,
         "seed": seed,
-        "batches": batches,
+        "batches": trained_batches(checkpoint),
         "attribute_accuracy": (seen["petal_colour_accuracy"] + seen["centre_colour_accuracy"]) / 2,
         "held_out_accuracy": (held_out["petal_colour_accuracy"] + held_out["centre_colour_accuracy"]) / 2,
         "held_out_both": held_out["both_colours_accuracy"],
@@ -160,11 +152,30 @@ def update_docs(table: str, command: str) -> None:
     DOC.write_text(text[:start] + f"\n\nProduced by `{command}`.\n\n{table}\n\n" + text[end:])
 
 
+def planned_runs(args: argparse.Namespace) -> list[tuple[str, int, int | None]]:
+    """Return (variant, seed, batches) of every run; batches is None for a run limited by --budget."""
+    if args.repeat is None:
+        # The faithful and improved runs go first and in pairs: the pair of a seed trains at the same
+        # time, under the same load, and decides the comparison the improved config exists for.
+        first = [name for name in ("faithful", "improved") if name in args.variants]
+        runs = [(name, seed) for seed in args.seeds for name in first]
+        runs += [(name, seed) for seed in args.seeds for name in args.variants if name not in first]
+        return [(name, seed, None) for name, seed in runs]
+    if not args.repeat.is_file():
+        raise SystemExit(f"--repeat {args.repeat}: file not found; pass the results.json that an earlier ablation wrote")
+    rows = json.loads(args.repeat.read_text())
+    unknown = sorted({row["variant"] for row in rows} - set(variants()))
+    if unknown:
+        raise SystemExit(f"--repeat {args.repeat}: unknown variants {unknown}; expected variants from {list(variants())}")
+    return [(row["variant"], row["seed"], row["batches"]) for row in rows]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--budget", type=float, default=300, help="Training seconds per run (default: 300).")
+    parser.add_argument("--budget", type=int, default=300, help="Training seconds per run (default: 300).")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1], help="Seeds of each variant (default: 0 1).")
     parser.add_argument("--variants", nargs="+", choices=list(variants()), default=list(variants()), help="Variants to run (default: all).")
+    parser.add_argument("--repeat", type=Path, help="Train the runs and batch counts of this results.json instead of --budget, --seeds and --variants.")
     parser.add_argument("--jobs", type=int, default=2, help="Runs trained at the same time (default: 2).")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads per run (default: 1).")
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "ablation", help="Folder of runs and reports.")
@@ -172,20 +183,20 @@ def main() -> None:
     args = parser.parse_args()
     if args.budget <= 0 or args.jobs < 1 or args.threads < 1:
         parser.error(f"--budget, --jobs and --threads must be positive, got {args.budget}, {args.jobs} and {args.threads}")
+    runs = planned_runs(args)
     args.out.mkdir(parents=True, exist_ok=True)
 
-    seconds_per_batch = calibrate(args.out, args.variants, args.jobs, args.threads)
-    batches = {name: max(1, round(args.budget / seconds_per_batch[name])) for name in args.variants}
-    print(json.dumps({"batches_per_run": batches}), flush=True)
-    # The faithful and improved runs go first: they decide the comparison the improved config exists for.
-    first = [name for name in ("faithful", "improved") if name in args.variants]
-    runs = [(name, seed) for seed in args.seeds for name in first]
-    runs += [(name, seed) for seed in args.seeds for name in args.variants if name not in first]
+    def run(plan: tuple[str, int, int | None]) -> dict:
+        name, seed, batches = plan
+        seconds = args.budget if batches is None else None
+        return train_and_evaluate(args.out, name, seed, args.threads, seconds, batches)
+
     with ThreadPoolExecutor(args.jobs) as pool:
-        rows = list(pool.map(lambda run: train_and_evaluate(args.out, *run, batches[run[0]], args.threads), runs))
+        rows = list(pool.map(run, runs))
     (args.out / "results.json").write_text(json.dumps(rows, indent=2) + "\n")
 
-    table = markdown_table(rows, args.variants)
+    names = list(dict.fromkeys(row["variant"] for row in rows))
+    table = markdown_table(rows, names)
     print(table)
     if args.update_docs:
         update_docs(table, "python " + " ".join(["scripts/ablation.py", *sys.argv[1:]]))
