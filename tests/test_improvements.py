@@ -99,6 +99,22 @@ def test_average_copies_batch_norm_statistics():
     assert torch.equal(average.running_mean, module.running_mean)
 
 
+def test_average_gathers_own_batch_norm_statistics():
+    module = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4))
+    average = make_average(module).eval()
+    with torch.no_grad():
+        module[0].weight.mul_(10.0)
+    inputs = torch.randn(8, 3) * 5 + 2
+    module(inputs)
+    expected = make_average(average).train()
+    expected(inputs)
+    update_average(average, module, 1.0, inputs)
+    assert torch.equal(average[1].running_mean, expected[1].running_mean)
+    assert torch.equal(average[1].running_var, expected[1].running_var)
+    assert not torch.allclose(average[1].running_mean, module[1].running_mean)
+    assert not average.training
+
+
 def test_warmed_up_decay_reaches_configured_decay():
     assert warmed_up_decay(0.999, 0) == pytest.approx(0.1)
     assert warmed_up_decay(0.999, 100) == pytest.approx(101 / 110)

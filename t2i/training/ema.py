@@ -16,16 +16,23 @@ def make_average(module: nn.Module) -> nn.Module:
 
 
 @torch.no_grad()
-def update_average(average: nn.Module, module: nn.Module, decay: float) -> None:
-    """Set each averaged parameter to decay * average + (1 - decay) * current and copy the buffers.
+def update_average(average: nn.Module, module: nn.Module, decay: float, *inputs: torch.Tensor) -> None:
+    """Set each averaged parameter to decay * average + (1 - decay) * current, then update the buffers.
 
-    Buffers (batch-norm running statistics) are copied rather than averaged, because they are already
-    running averages of the current weights' activations.
+    With `inputs`, the average runs on them in training mode, so that its batch-norm running statistics
+    follow its own activations. Without them, the buffers are copied from `module`, whose statistics
+    were gathered with different weights.
     """
     for averaged, current in zip(average.parameters(), module.parameters()):
         averaged.lerp_(current.detach(), 1.0 - decay)
-    for averaged, current in zip(average.buffers(), module.buffers()):
-        averaged.copy_(current)
+    if not inputs:
+        for averaged, current in zip(average.buffers(), module.buffers()):
+            averaged.copy_(current)
+        return
+    was_training = average.training
+    average.train()
+    average(*inputs)
+    average.train(was_training)
 
 
 def warmed_up_decay(decay: float, updates: int) -> float:

@@ -172,7 +172,8 @@ class TextToImageGAN(L.LightningModule):
 
         # Discriminator step: three pairs, each through D as its own batch as in the released code.
         z = torch.randn(batch_size, hp.noise_dim, device=self.device, dtype=images.dtype, generator=noise_generator)
-        fake_images = self.generator(z, text_embedding, self._condition_noise(z, noise_generator))
+        condition_noise = self._condition_noise(z, noise_generator)
+        fake_images = self.generator(z, text_embedding, condition_noise)
         discriminator_loss, generator_loss_fn = LOSSES[hp.loss]
         penalised = hp.gradient_penalty_weight > 0
         real_images = images.detach().requires_grad_(True) if penalised else images
@@ -225,7 +226,9 @@ class TextToImageGAN(L.LightningModule):
             self._skip_batch("generator", g_loss, buffers)
             return
         if self.ema_generator is not None:
-            update_average(self.ema_generator, self.generator, warmed_up_decay(hp.ema_decay, self.batches_trained))
+            # The average's batch-norm statistics come from its own pass over this batch's noise and text.
+            decay = warmed_up_decay(hp.ema_decay, self.batches_trained)
+            update_average(self.ema_generator, self.generator, decay, z, text_embedding, condition_noise)
 
         self.batches_trained += 1
         self.nonfinite_in_a_row = 0
