@@ -1,5 +1,6 @@
 """Tests of the options beyond Reed et al.: each one changes what the model computes in the stated way."""
 
+import logging
 import math
 
 import pytest
@@ -201,6 +202,14 @@ def test_conditioning_augmentation_kl_zero_for_standard_normal():
         augmentation.moments.weight.zero_()
         augmentation.moments.bias.zero_()
     assert float(augmentation.kl_divergence(torch.randn(4, 2))) == 0.0
+
+
+@pytest.mark.parametrize("spectral_norm", [False, True])
+def test_gradient_penalty_warns_without_spectral_norm(caplog, spectral_norm):
+    with caplog.at_level(logging.WARNING, logger="t2i.training.module"):
+        TextToImageGAN(ngf=8, ndf=8, image_size=32, loss="hinge", gradient_penalty_weight=2.0, spectral_norm=spectral_norm)
+    warned = any("--model.spectral_norm true" in record.getMessage() for record in caplog.records)
+    assert warned is not spectral_norm
 
 
 @pytest.mark.parametrize("size", [128, 256])

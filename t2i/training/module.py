@@ -114,6 +114,13 @@ class TextToImageGAN(L.LightningModule):
         if lr_decay_every < 1:
             raise ConfigError(f"lr_decay_every must be at least 1 epoch, got {lr_decay_every}")
         check_improvement_options(loss, kl_weight, gradient_penalty_weight, gradient_penalty_power, ema_decay)
+        if gradient_penalty_weight > 0 and not spectral_norm:
+            logger.warning(
+                "gradient_penalty_weight=%s with batch norm in the discriminator failed to train in the toy-flowers "
+                "ablation (docs/ablations.md): the penalty grew to about 30 and dominated the loss. Add "
+                "--model.spectral_norm true, which removes batch norm from the discriminator.",
+                gradient_penalty_weight,
+            )
         self.save_hyperparameters()
         self.automatic_optimization = False
         self.generator = Generator(embedding_dim, noise_dim, projection_dim, ngf, image_size, conditioning_augmentation)
