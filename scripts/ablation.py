@@ -3,14 +3,15 @@
 Usage (from the repository root):
     python scripts/ablation.py                      # train, evaluate and print the table
     python scripts/ablation.py --update-docs        # the same, and rewrite the table in docs/ablations.md
-    python scripts/ablation.py --budget 120 --seeds 0 --variants faithful improved   # a quicker look
+    python scripts/ablation.py --seeds 0 --variants faithful improved   # one pair, about 6 minutes
     python scripts/ablation.py --repeat runs/ablation/results.json --out runs/ablation-repeat
 
 Equal training time: every run trains for --budget seconds by Lightning's own clock (`max_time`),
 which starts at the first batch, so start-up and caption encoding do not count. The number of batches
 each run reached is recorded with its scores. Because a time limit depends on the machine's load,
 --repeat trains exactly the recorded batch counts instead, which repeats the table's results.
-Runs and reports stay in --out, and finished runs are not trained again.
+Runs and reports stay in --out, and finished runs are not trained again. A finished run whose
+settings differ from the requested ones (another --budget, say) stops the script with an error.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ BASE_CONFIG = ROOT / "configs" / "toy-flowers.yaml"
 IMPROVED_CONFIG = ROOT / "configs" / "toy-flowers-improved.yaml"
 T2I = str(Path(sys.executable).with_name("t2i"))
 DOC = ROOT / "docs" / "ablations.md"
+RUN_CONFIG = "ablation-config.yaml"
 TABLE_START, TABLE_END = "<!-- ablation table start -->", "<!-- ablation table end -->"
 
 
@@ -51,8 +53,8 @@ def variants() -> dict[str, dict]:
     }
 
 
-def write_config(run_dir: Path, model_settings: dict, seed: int, seconds: int | None = None, batches: int | None = None) -> Path:
-    """Write the fit config of one run: the base toy config with the variant's settings, its seed, and a
+def run_config(run_dir: Path, model_settings: dict, seed: int, seconds: int | None = None, batches: int | None = None) -> dict:
+    """Return the fit config of one run: the base toy config with the variant's settings, its seed, and a
     limit of `seconds` of training or of `batches` batches (exactly one of the two)."""
     if (seconds is None) == (batches is None):
         raise ValueError(f"invalid run limits seconds={seconds} and batches={batches}: pass exactly one of seconds and batches")
@@ -72,10 +74,33 @@ def write_config(run_dir: Path, model_settings: dict, seed: int, seconds: int | 
         if callback["class_path"].endswith("ModelCheckpoint"):
             # No periodic checkpoints: only last.ckpt, written when training stops, is evaluated.
             callback["init_args"].update(dirpath=str(run_dir / "checkpoints"), every_n_train_steps=0)
+    return config
+
+
+def write_config(run_dir: Path, config: dict) -> Path:
+    """Write `config` as the run's ablation-config.yaml and return its path.
+
+    Not config.yaml: `t2i fit` writes the config it parsed there, with every default filled in.
+    """
     run_dir.mkdir(parents=True, exist_ok=True)
-    path = run_dir / "config.yaml"
+    path = run_dir / RUN_CONFIG
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
+
+
+def check_finished_run(run_dir: Path, config: dict) -> None:
+    """Raise SystemExit when the finished run in `run_dir` was trained with settings other than `config`."""
+    path = run_dir / RUN_CONFIG
+    finished = yaml.safe_load(path.read_text()) if path.is_file() else None
+    if finished == config:
+        return
+    if finished is None:
+        raise SystemExit(f"{run_dir} has a report but no {RUN_CONFIG}; delete the folder to train the run again")
+    limits = {key: finished["trainer"].get(key) for key in ("max_time", "max_steps")}
+    raise SystemExit(
+        f"{run_dir} was trained with other settings (its limits: {limits}); pass another --out, or delete the "
+        "folder to train the run again"
+    )
 
 
 def run_command(command: list[str], log: Path, threads: int) -> float:
@@ -103,9 +128,12 @@ def train_and_evaluate(out: Path, name: str, seed: int, threads: int, seconds: i
     run_dir = out / f"{name}-seed{seed}"
     report_path = run_dir / "evaluation.json"
     checkpoint = run_dir / "checkpoints" / "last.ckpt"
-    if not report_path.exists():
-        config = write_config(run_dir, variants()[name], seed, seconds=seconds, batches=batches)
-        fit_seconds = run_command([T2I, "fit", "--config", str(config)], run_dir / "fit.log", threads)
+    config = run_config(run_dir, variants()[name], seed, seconds=seconds, batches=batches)
+    if report_path.exists():
+        check_finished_run(run_dir, config)
+    else:
+        config_path = write_config(run_dir, config)
+        fit_seconds = run_command([T2I, "fit", "--config", str(config_path)], run_dir / "fit.log", threads)
         evaluate = [T2I, "evaluate", "--model", str(checkpoint), "--num-samples", "64", "--toy-samples", "200"]
         evaluate += ["--seed", "0", "--fidelity", "off", "--out", str(report_path)]
         run_command(evaluate, run_dir / "evaluate.log", threads)
@@ -178,12 +206,15 @@ def main() -> None:
     parser.add_argument("--repeat", type=Path, help="Train the runs and batch counts of this results.json instead of --budget, --seeds and --variants.")
     parser.add_argument("--jobs", type=int, default=2, help="Runs trained at the same time (default: 2).")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads per run (default: 1).")
-    parser.add_argument("--out", type=Path, default=ROOT / "runs" / "ablation", help="Folder of runs and reports.")
+    parser.add_argument("--out", type=Path, default=ROOT / "runs" / "ablation", help="Folder of runs and reports (default: runs/ablation).")
     parser.add_argument("--update-docs", action="store_true", help="Rewrite the table in docs/ablations.md.")
     args = parser.parse_args()
-    if args.budget <= 0 or args.jobs < 1 or args.threads < 1:
-        parser.error(f"--budget, --jobs and --threads must be positive, got {args.budget}, {args.jobs} and {args.threads}")
+    for option, value in (("--budget", args.budget), ("--jobs", args.jobs), ("--threads", args.threads)):
+        if value < 1:
+            parser.error(f"invalid {option} {value}: pass a positive whole number")
     runs = planned_runs(args)
+    # Absolute, so that a finished run's recorded paths match whichever way --out was spelt.
+    args.out = args.out.resolve()
     args.out.mkdir(parents=True, exist_ok=True)
 
     def run(plan: tuple[str, int, int | None]) -> dict:

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-import yaml
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "ablation.py"
 
@@ -26,7 +25,7 @@ def plan_args(**overrides) -> argparse.Namespace:
 
 
 def test_timed_run_has_time_limit(ablation, tmp_path):
-    config = yaml.safe_load(ablation.write_config(tmp_path / "run", {"minibatch": "stddev"}, seed=3, seconds=300).read_text())
+    config = ablation.run_config(tmp_path / "run", {"minibatch": "stddev"}, seed=3, seconds=300)
     assert config["trainer"]["max_time"] == {"seconds": 300}
     assert config["trainer"]["max_steps"] == -1
     assert config["model"]["minibatch"] == "stddev"
@@ -38,15 +37,28 @@ def test_timed_run_has_time_limit(ablation, tmp_path):
 
 
 def test_repeated_run_has_batch_limit(ablation, tmp_path):
-    config = yaml.safe_load(ablation.write_config(tmp_path / "run", {}, seed=0, batches=1234).read_text())
+    config = ablation.run_config(tmp_path / "run", {}, seed=0, batches=1234)
     assert config["trainer"]["max_time"] is None
     assert config["trainer"]["max_steps"] == 2 * 1234
 
 
 @pytest.mark.parametrize("limits", [{}, {"seconds": 300, "batches": 10}])
-def test_write_config_needs_exactly_one_limit(ablation, tmp_path, limits):
+def test_run_config_needs_exactly_one_limit(ablation, tmp_path, limits):
     with pytest.raises(ValueError, match="pass exactly one of seconds and batches"):
-        ablation.write_config(tmp_path / "run", {}, seed=0, **limits)
+        ablation.run_config(tmp_path / "run", {}, seed=0, **limits)
+
+
+def test_finished_run_with_same_settings_reused(ablation, tmp_path):
+    config = ablation.run_config(tmp_path / "run", {"spectral_norm": True}, seed=1, seconds=300)
+    ablation.write_config(tmp_path / "run", config)
+    ablation.check_finished_run(tmp_path / "run", config)
+
+
+def test_finished_run_with_other_budget_rejected(ablation, tmp_path):
+    ablation.write_config(tmp_path / "run", ablation.run_config(tmp_path / "run", {}, seed=0, seconds=20))
+    with pytest.raises(SystemExit, match=r"other settings \(its limits: \{'max_time': \{'seconds': 20\}"):
+        ablation.check_finished_run(tmp_path / "run", ablation.run_config(tmp_path / "run", {}, seed=0, seconds=300))
+
 
 
 def test_faithful_and_improved_pairs_train_first(ablation):
