@@ -91,14 +91,14 @@ def write_config(run_dir: Path, config: dict) -> Path:
 def check_finished_run(run_dir: Path, config: dict) -> None:
     """Raise SystemExit when the finished run in `run_dir` was trained with settings other than `config`."""
     path = run_dir / RUN_CONFIG
-    finished = yaml.safe_load(path.read_text()) if path.is_file() else None
+    if not path.is_file():
+        raise SystemExit(f"{run_dir}: {RUN_CONFIG} missing beside its report. Delete the folder to train the run again")
+    finished = yaml.safe_load(path.read_text())
     if finished == config:
         return
-    if finished is None:
-        raise SystemExit(f"{run_dir} has a report but no {RUN_CONFIG}; delete the folder to train the run again")
     limits = {key: finished["trainer"].get(key) for key in ("max_time", "max_steps")}
     raise SystemExit(
-        f"{run_dir} was trained with other settings (its limits: {limits}); pass another --out, or delete the "
+        f"{run_dir} was trained with other settings (its limits: {limits}). Pass another --out, or delete the "
         "folder to train the run again"
     )
 
@@ -129,23 +129,29 @@ def train_and_evaluate(out: Path, name: str, seed: int, threads: int, seconds: i
     report_path = run_dir / "evaluation.json"
     checkpoint = run_dir / "checkpoints" / "last.ckpt"
     config = run_config(run_dir, variants()[name], seed, seconds=seconds, batches=batches)
+    fit_seconds = None
     if report_path.exists():
         check_finished_run(run_dir, config)
     else:
+        limit = f"{seconds} s" if seconds is not None else f"{batches} batches"
+        sys.stdout.write(f"training {name} seed {seed} for {limit}, then evaluating; log: {run_dir / 'fit.log'}\n")
+        sys.stdout.flush()
         config_path = write_config(run_dir, config)
         fit_seconds = run_command([T2I, "fit", "--config", str(config_path)], run_dir / "fit.log", threads)
         evaluate = [T2I, "evaluate", "--model", str(checkpoint), "--num-samples", "64", "--toy-samples", "200"]
         evaluate += ["--seed", "0", "--fidelity", "off", "--out", str(report_path)]
         run_command(evaluate, run_dir / "evaluate.log", threads)
+    batches_trained = trained_batches(checkpoint)
+    if fit_seconds is not None:
         # One write per line: runs finish in parallel threads, and print() writes the newline separately.
-        sys.stdout.write(f"finished {name} seed {seed}: {trained_batches(checkpoint)} batches, {fit_seconds:.0f} s with start-up\n")
+        sys.stdout.write(f"finished {name} seed {seed}: {batches_trained} batches, {fit_seconds:.0f} s with start-up\n")
         sys.stdout.flush()
     toy = json.loads(report_path.read_text())["toy_flowers"]
     seen, held_out = toy["seen_combinations"], toy["held_out_combinations"]
     return {
         "variant": name,
         "seed": seed,
-        "batches": trained_batches(checkpoint),
+        "batches": batches_trained,
         "attribute_accuracy": (seen["petal_colour_accuracy"] + seen["centre_colour_accuracy"]) / 2,
         "held_out_accuracy": (held_out["petal_colour_accuracy"] + held_out["centre_colour_accuracy"]) / 2,
         "held_out_both": held_out["both_colours_accuracy"],
@@ -190,11 +196,11 @@ def planned_runs(args: argparse.Namespace) -> list[tuple[str, int, int | None]]:
         runs += [(name, seed) for seed in args.seeds for name in args.variants if name not in first]
         return [(name, seed, None) for name, seed in runs]
     if not args.repeat.is_file():
-        raise SystemExit(f"--repeat {args.repeat}: file not found; pass the results.json that an earlier ablation wrote")
+        raise SystemExit(f"--repeat {args.repeat}: file not found. Pass the results.json that an earlier ablation wrote")
     rows = json.loads(args.repeat.read_text())
     unknown = sorted({row["variant"] for row in rows} - set(variants()))
     if unknown:
-        raise SystemExit(f"--repeat {args.repeat}: unknown variants {unknown}; expected variants from {list(variants())}")
+        raise SystemExit(f"--repeat {args.repeat}: unknown variants {unknown}. Expected variants from {list(variants())}")
     return [(row["variant"], row["seed"], row["batches"]) for row in rows]
 
 
@@ -213,7 +219,7 @@ def main() -> None:
         if value < 1:
             parser.error(f"invalid {option} {value}: pass a positive whole number")
     runs = planned_runs(args)
-    # Absolute, so that a finished run's recorded paths match whichever way --out was spelt.
+    # Absolute, so that a finished run's recorded paths match however --out was written.
     args.out = args.out.resolve()
     args.out.mkdir(parents=True, exist_ok=True)
 

@@ -60,7 +60,6 @@ def test_finished_run_with_other_budget_rejected(ablation, tmp_path):
         ablation.check_finished_run(tmp_path / "run", ablation.run_config(tmp_path / "run", {}, seed=0, seconds=300))
 
 
-
 def test_faithful_and_improved_pairs_train_first(ablation):
     runs = ablation.planned_runs(plan_args())
     assert runs[:4] == [("faithful", 0, None), ("improved", 0, None), ("faithful", 1, None), ("improved", 1, None)]
